@@ -1,0 +1,26 @@
+//! A borrowed video frame: the unit every `source` produces and `image` consumes.
+
+/// Pixel layouts the sources can deliver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    Rgb24,
+    Bgr24,
+    Grey,
+    /// Packed 4:2:2, Y0 U Y1 V.
+    Yuyv,
+    /// Planar Y then interleaved UV at half resolution.
+    Nv12,
+    /// A JPEG image per frame (UVC cameras' compressed mode).
+    Mjpg,
+}
+
+/// One frame's bytes, borrowed from the source's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub data: &'a [u8],
+    pub format: PixelFormat,
+    pub width: u32,
+    pub height: u32,
+    /// Capture time in microseconds since the source started.
+    pub timestamp_us: u64,
+}

@@ -1,0 +1,14 @@
+//! ssd-edge: run an SSD object detector on a board, offline.
+//!
+//! Data flow of one frame (see README "Architecture"):
+//! `source` -> `image` (preprocess into the model input) -> `model` (tract) ->
+//! `ssd` (decode + NMS into fixed-capacity buffers) -> sinks.
+//! `ssd` and `synth` are shared with the trainer (`train/`), so the boxes a model was trained
+//! with are, by construction, the boxes the board decodes with.
+
+pub mod frame;
+pub mod image;
+pub mod model;
+pub mod source;
+pub mod ssd;
+pub mod synth;
