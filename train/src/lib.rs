@@ -1,0 +1,1 @@
+//! Library side of `ssd-train`, so tests and the CLI share one implementation.
