@@ -1,0 +1,64 @@
+# ssd-edge: `make run` (the detector on the shipped model, no camera needed) and `make test`.
+# Every target installs what it needs, idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+CACHE      ?= $(HOME)/.cache/ssd-edge
+VENV       ?= $(CACHE)/venv
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+# tch builds against the libtorch of PyPI's torch wheel (see docs/machine notes in README).
+export LIBTORCH_USE_PYTORCH := 1
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(PATH)
+
+APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
+                qemu-user-static v4l-utils libv4l-dev file
+RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
+PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy
+
+.PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench
+
+setup: deps-apt deps-rust deps-venv
+
+deps-apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+deps-rust:
+	@installed=$$(rustup target list --installed); \
+	for t in $(RUST_TARGETS); do \
+	  grep -qx $$t <<<"$$installed" || rustup target add $$t; \
+	done
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+
+deps-venv: $(VENV)/.installed
+
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	touch $@
+
+build: deps-apt
+	cargo build --bin ssd-edge
+
+test: setup test-edge test-train
+
+test-edge: deps-apt
+	cargo test -p ssd-edge
+
+test-train: deps-apt deps-venv
+	cargo test -p ssd-train
+
+fmt:
+	cargo fmt --all
+
+clippy: deps-apt deps-venv
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: deps-apt
+	cargo bench -p ssd-edge --bench decode_nms
