@@ -8,6 +8,7 @@
 
 pub mod frame;
 pub mod image;
+#[cfg(feature = "runtime")]
 pub mod model;
 pub mod source;
 pub mod ssd;
