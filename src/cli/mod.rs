@@ -7,7 +7,18 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "ssd-edge", version, about = "Offline SSD object detection for Raspberry Pi and Jetson")]
+#[command(
+    name = "ssd-edge",
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("SSD_EDGE_TARGET"),
+        "; features: ",
+        env!("SSD_EDGE_FEATURES"),
+        ")"
+    ),
+    about = "Offline SSD object detection for Raspberry Pi and Jetson"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
