@@ -46,7 +46,7 @@ $(VENV)/.installed:
 build: deps-apt
 	cargo build --bin ssd-edge
 
-test: setup test-edge test-train
+test: setup test-edge test-train test-cross
 
 test-edge: deps-apt
 	cargo test -p ssd-edge
@@ -62,3 +62,23 @@ clippy: deps-apt deps-venv
 
 bench: deps-apt
 	cargo bench -p ssd-edge --bench decode_nms
+
+# ---- Static ARM builds (settings in cross/, deployment in docs/deploy.md) -------------------
+# aarch64: 64-bit Pi OS and Jetson, fully static musl. armv7: 32-bit Pi OS, static glibc.
+CROSS_AARCH64 := aarch64-unknown-linux-musl
+CROSS_ARMV7   := armv7-unknown-linux-gnueabihf
+
+.PHONY: cross cross-aarch64 cross-armv7 test-cross
+
+cross: cross-aarch64 cross-armv7
+
+cross-aarch64: deps-apt deps-rust
+	cross/cross.sh build $(CROSS_AARCH64)
+
+cross-armv7: deps-apt deps-rust
+	cross/cross.sh build $(CROSS_ARMV7)
+
+# Under qemu-user: the SSD-math tests, and `detect` on two images compared with the host build.
+test-cross: cross
+	cross/cross.sh test $(CROSS_AARCH64)
+	cross/cross.sh test $(CROSS_ARMV7)

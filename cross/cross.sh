@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Static ARM builds of ssd-edge and their checks under qemu-user.
+#
+#   cross/cross.sh build  TARGET   release binary: stripped, static; prints size, `file`, --version
+#   cross/cross.sh unit   TARGET   SSD-math tests (no tract) built for TARGET, run under qemu
+#   cross/cross.sh detect TARGET   `ssd-edge detect` under qemu vs the host build: same detections
+#   cross/cross.sh test   TARGET   unit + detect
+#
+# TARGET is a triple with a settings file cross/TARGET.env (linker, C compiler for tract's
+# assembly kernels, bindgen arguments for v4l, qemu runner).
+# Environment: CARGO_TARGET_DIR (default ./target), CROSS_FEATURES (extra cargo features for
+# the binary, e.g. embed-model), CROSS_MODEL / CROSS_IMAGES / CROSS_THRESHOLD for `detect`.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+cd "$root"
+
+usage() {
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+[ $# -eq 2 ] || usage
+cmd=$1
+target=$2
+envfile="$here/$target.env"
+[ -f "$envfile" ] || { echo "cross: no settings for target '$target' ($envfile)" >&2; exit 2; }
+set -a
+# shellcheck disable=SC1090
+. "$envfile"
+set +a
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+
+# Release profile: the workspace's (opt-level 3, 16 codegen units, no cross-crate LTO,
+# strip = true). Cargo reads CARGO_PROFILE_RELEASE_* from the environment, so a trade-off can
+# be tried without editing files, e.g. CARGO_PROFILE_RELEASE_LTO=fat; measured numbers are in
+# docs/deploy.md ("Build profile").
+export CARGO_PROFILE_RELEASE_STRIP=true
+
+bin="$CARGO_TARGET_DIR/$target/release/ssd-edge"
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+build() {
+    local features=()
+    [ -n "${CROSS_FEATURES:-}" ] && features=(--features "$CROSS_FEATURES")
+    local t0
+    t0=$(now)
+    cargo build --release --target "$target" --bin ssd-edge "${features[@]}"
+    echo "cross: built $bin in $(elapsed "$t0") s"
+    local desc
+    desc=$(file -b "$bin")
+    echo "cross: file: $desc"
+    # A dynamically linked binary would need the board's libc (and the right version of it):
+    # the whole point of these builds is one file that runs anywhere.
+    case "$desc" in
+        *"statically linked"* | *"static-pie linked"*) ;;
+        *) echo "cross: FAIL: $bin is not statically linked" >&2; exit 1 ;;
+    esac
+    echo "cross: size: $(stat -c %s "$bin") bytes ($(numfmt --to=iec-i --suffix=B "$(stat -c %s "$bin")"))"
+    local version
+    version=$("$QEMU" "$bin" --version)
+    echo "cross: --version under $QEMU: $version"
+    case "$version" in
+        *"$target"*) ;;
+        *) echo "cross: FAIL: --version does not name $target" >&2; exit 1 ;;
+    esac
+}
+
+# Runs one cargo test invocation for the target and insists that tests actually ran: a
+# filter or a renamed file must not turn the check into "0 passed".
+run_tests() {
+    local log
+    log=$(mktemp)
+    cargo test --target "$target" --no-default-features "$@" 2>&1 | tee "$log"
+    local passed
+    passed=$(awk '/^test result: ok\./ { n += $4 } END { print n + 0 }' "$log")
+    rm -f "$log"
+    [ "$passed" -gt 0 ] || { echo "cross: FAIL: no tests ran for: $*" >&2; exit 1; }
+    echo "cross: $passed test(s) passed under $QEMU: $*"
+}
+
+unit() {
+    local t0
+    t0=$(now)
+    # Without default features the library is the SSD math and synthetic scenes only (no
+    # tract), so these test binaries are small and cheap to emulate. Cargo runs them through
+    # CARGO_TARGET_<T>_RUNNER (qemu) with the package root as working directory, as on the host.
+    run_tests --test ssd_reference
+    run_tests --lib -- ssd::
+    echo "cross: SSD-math tests for $target took $(elapsed "$t0") s (build included)"
+}
+
+# The model the check runs: the shipped one once it exists, else the tiny SSD the tests use.
+pick_model() {
+    if [ -n "${CROSS_MODEL:-}" ]; then
+        echo "$CROSS_MODEL"
+    elif [ -f models/default.onnx ]; then
+        echo models/default.onnx
+    else
+        echo tests/data/tiny_ssd.onnx
+    fi
+}
+
+detect() {
+    [ -x "$bin" ] || { echo "cross: $bin missing: run 'cross/cross.sh build $target' first" >&2; exit 1; }
+    local model images threshold
+    model=$(pick_model)
+    [ -f "$model" ] || { echo "cross: model $model not found" >&2; exit 1; }
+    # One or two images: emulated tract runs thousands of times slower than native.
+    # shellcheck disable=SC2206
+    images=(${CROSS_IMAGES:-tests/data/cross/scene0.png tests/data/cross/scene1.png})
+    threshold=${CROSS_THRESHOLD:-0.3}
+    local host_bin="$CARGO_TARGET_DIR/debug/ssd-edge"
+    cargo build --bin ssd-edge
+    local out
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' RETURN
+    "$host_bin" detect --model "$model" --threshold "$threshold" "${images[@]}" >"$out/host.jsonl"
+    local t0
+    t0=$(now)
+    "$QEMU" "$bin" detect --model "$model" --threshold "$threshold" "${images[@]}" >"$out/target.jsonl"
+    echo "cross: detect under $QEMU: ${#images[@]} image(s), model $model, $(elapsed "$t0") s"
+    python3 "$here/compare_detections.py" --threshold "$threshold" \
+        "$out/host.jsonl" "$out/target.jsonl"
+}
+
+case "$cmd" in
+    build) build ;;
+    unit) unit ;;
+    detect) detect ;;
+    test) unit; detect ;;
+    *) usage ;;
+esac
