@@ -1,0 +1,291 @@
+//! Default boxes ("priors"). One description covers the three forms in use: ssd.pytorch's
+//! pixel sizes, the founding notes' linear formula and torchvision's explicit scale list.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CenterBox, SsdError};
+
+/// Upper bound on the prior count: a config comes from a user's model file, and a typo in a
+/// feature map size must give an error, not an attempt to allocate gigabytes.
+pub const MAX_PRIORS: usize = 1 << 22;
+
+/// How the box scale of each feature map is chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriorScales {
+    /// ssd.pytorch / Caffe: sizes in pixels of the input; the extra square box is
+    /// `sqrt(min * max)`.
+    Pixels {
+        min_sizes: Vec<f32>,
+        max_sizes: Vec<f32>,
+    },
+    /// The paper's formula: `s_k = s_min + (s_max - s_min) / (m - 1) * (k - 1)`, the extra box
+    /// `sqrt(s_k * s_(k+1))` with `s_(m+1)` the formula's next value.
+    Linear { s_min: f32, s_max: f32 },
+    /// torchvision: `m + 1` fractions; map k uses `scales[k]` and `sqrt(scales[k] * scales[k+1])`.
+    Explicit { scales: Vec<f32> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriorConfig {
+    /// Square input side in pixels.
+    pub image_size: u32,
+    /// Side of each source feature map, in order.
+    pub feature_maps: Vec<usize>,
+    /// Pixel stride per map; centres are `(j + 0.5) * step / image_size`. Without steps the
+    /// notes' `(j + 0.5) / f` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<f32>>,
+    pub scales: PriorScales,
+    /// Ratios besides 1 per map; each adds two boxes (a and 1/a).
+    pub aspect_ratios: Vec<Vec<f32>>,
+    /// Clamp every prior coordinate to [0, 1] (ssd.pytorch's `clip`).
+    pub clip: bool,
+}
+
+const SSD300_MAPS: [usize; 6] = [38, 19, 10, 5, 3, 1];
+const SSD300_STEPS: [f32; 6] = [8.0, 16.0, 32.0, 64.0, 100.0, 300.0];
+
+fn ssd300_ratios() -> Vec<Vec<f32>> {
+    vec![
+        vec![2.0],
+        vec![2.0, 3.0],
+        vec![2.0, 3.0],
+        vec![2.0, 3.0],
+        vec![2.0],
+        vec![2.0],
+    ]
+}
+
+impl PriorConfig {
+    /// ssd.pytorch's VOC SSD300 (`config.py` `voc`): 8732 priors.
+    pub fn ssd300_voc() -> Self {
+        Self {
+            image_size: 300,
+            feature_maps: SSD300_MAPS.to_vec(),
+            steps: Some(SSD300_STEPS.to_vec()),
+            scales: PriorScales::Pixels {
+                min_sizes: vec![30.0, 60.0, 111.0, 162.0, 213.0, 264.0],
+                max_sizes: vec![60.0, 111.0, 162.0, 213.0, 264.0, 315.0],
+            },
+            aspect_ratios: ssd300_ratios(),
+            clip: true,
+        }
+    }
+
+    /// The founding notes' formula (s_min 0.2, s_max 0.9, 6 maps), centres `(i + 0.5) / f`,
+    /// unclipped so the table of the notes is reproduced as written.
+    pub fn ssd300_notes() -> Self {
+        Self {
+            image_size: 300,
+            feature_maps: SSD300_MAPS.to_vec(),
+            steps: None,
+            scales: PriorScales::Linear {
+                s_min: 0.2,
+                s_max: 0.9,
+            },
+            aspect_ratios: ssd300_ratios(),
+            clip: false,
+        }
+    }
+
+    /// torchvision's `ssd300_vgg16` default boxes. torchvision clamps only w/h; its centres
+    /// lie in [0, 1] already, so clamping all four is the same.
+    pub fn ssd300_torchvision() -> Self {
+        Self {
+            image_size: 300,
+            feature_maps: SSD300_MAPS.to_vec(),
+            steps: Some(SSD300_STEPS.to_vec()),
+            scales: PriorScales::Explicit {
+                scales: vec![0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05],
+            },
+            aspect_ratios: ssd300_ratios(),
+            clip: true,
+        }
+    }
+
+    /// Boxes per cell of each map: 2 squares plus 2 per extra aspect ratio.
+    pub fn boxes_per_cell(&self) -> Vec<usize> {
+        self.aspect_ratios.iter().map(|r| 2 + 2 * r.len()).collect()
+    }
+
+    pub fn num_priors(&self) -> usize {
+        self.feature_maps
+            .iter()
+            .zip(self.boxes_per_cell())
+            .map(|(f, k)| f * f * k)
+            .sum()
+    }
+
+    /// `(s_k, s'_k)` per map as fractions of the image: the square box and the extra one.
+    pub fn map_scales(&self) -> Vec<(f32, f32)> {
+        self.scales_f64()
+            .into_iter()
+            .map(|(s, e)| (s as f32, e as f32))
+            .collect()
+    }
+
+    // Computed in f64 like ssd.pytorch's Python floats, rounded to f32 once at the end.
+    fn scales_f64(&self) -> Vec<(f64, f64)> {
+        let m = self.feature_maps.len();
+        let img = f64::from(self.image_size);
+        match &self.scales {
+            PriorScales::Pixels {
+                min_sizes,
+                max_sizes,
+            } => min_sizes
+                .iter()
+                .zip(max_sizes)
+                .map(|(&lo, &hi)| {
+                    let s = f64::from(lo) / img;
+                    (s, (s * (f64::from(hi) / img)).sqrt())
+                })
+                .collect(),
+            PriorScales::Linear { s_min, s_max } => {
+                let (lo, hi) = (f64::from(*s_min), f64::from(*s_max));
+                let step = (hi - lo) / (m as f64 - 1.0);
+                let s = |k: usize| lo + step * k as f64;
+                (0..m).map(|k| (s(k), (s(k) * s(k + 1)).sqrt())).collect()
+            }
+            PriorScales::Explicit { scales } => scales
+                .windows(2)
+                .map(|w| {
+                    let (a, b) = (f64::from(w[0]), f64::from(w[1]));
+                    (a, (a * b).sqrt())
+                })
+                .collect(),
+        }
+    }
+
+    /// All priors, `[cx, cy, w, h]`, ordered by map, row, column, box (ssd.pytorch's order,
+    /// which is the NHWC order of the heads' outputs). Call [`validate`](Self::validate) first
+    /// on configs from outside; an invalid config yields an unspecified (but finite-size) list.
+    pub fn generate(&self) -> Vec<CenterBox> {
+        let img = f64::from(self.image_size);
+        let scales = self.scales_f64();
+        let mut out = Vec::with_capacity(self.num_priors().min(MAX_PRIORS));
+        for (k, &f) in self.feature_maps.iter().enumerate() {
+            let Some(&(s, extra)) = scales.get(k) else {
+                break;
+            };
+            // Centre spacing in units of the image: step / image_size, or 1 / f.
+            let f_k = match &self.steps {
+                Some(steps) => img / f64::from(steps.get(k).copied().unwrap_or(1.0)),
+                None => f as f64,
+            };
+            let mut sizes = vec![(s, s), (extra, extra)];
+            for &a in self.aspect_ratios.get(k).map(Vec::as_slice).unwrap_or(&[]) {
+                let r = f64::from(a).sqrt();
+                sizes.push((s * r, s / r));
+                sizes.push((s / r, s * r));
+            }
+            for i in 0..f {
+                let cy = (i as f64 + 0.5) / f_k;
+                for j in 0..f {
+                    let cx = (j as f64 + 0.5) / f_k;
+                    for &(w, h) in &sizes {
+                        if out.len() >= MAX_PRIORS {
+                            return out;
+                        }
+                        out.push(self.finish([cx, cy, w, h]));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn finish(&self, b: [f64; 4]) -> CenterBox {
+        b.map(|v| {
+            let v = v as f32;
+            if self.clip {
+                v.clamp(0.0, 1.0)
+            } else {
+                v
+            }
+        })
+    }
+
+    /// Checks everything [`generate`](Self::generate) relies on.
+    pub fn validate(&self) -> Result<(), SsdError> {
+        let bad = |msg: String| Err(SsdError::InvalidPriorConfig(msg));
+        let m = self.feature_maps.len();
+        if self.image_size == 0 {
+            return bad("image_size must be positive".into());
+        }
+        if m == 0 {
+            return bad("feature_maps is empty".into());
+        }
+        if let Some(i) = self.feature_maps.iter().position(|&f| f == 0) {
+            return bad(format!("feature_maps[{i}] is 0"));
+        }
+        if self.aspect_ratios.len() != m {
+            return bad(format!(
+                "aspect_ratios has {} entries for {m} feature maps",
+                self.aspect_ratios.len()
+            ));
+        }
+        for (k, ratios) in self.aspect_ratios.iter().enumerate() {
+            check_positive(&format!("aspect_ratios[{k}]"), ratios)?;
+        }
+        if let Some(steps) = &self.steps {
+            check_len("steps", steps.len(), m)?;
+            check_positive("steps", steps)?;
+        }
+        match &self.scales {
+            PriorScales::Pixels {
+                min_sizes,
+                max_sizes,
+            } => {
+                check_len("min_sizes", min_sizes.len(), m)?;
+                check_len("max_sizes", max_sizes.len(), m)?;
+                check_positive("min_sizes", min_sizes)?;
+                check_positive("max_sizes", max_sizes)?;
+            }
+            PriorScales::Linear { s_min, s_max } => {
+                check_positive("s_min/s_max", &[*s_min, *s_max])?;
+                if s_min > s_max {
+                    return bad(format!("s_min {s_min} is above s_max {s_max}"));
+                }
+                if m < 2 {
+                    return bad("the linear scale formula needs at least 2 feature maps".into());
+                }
+            }
+            PriorScales::Explicit { scales } => {
+                check_len("scales", scales.len(), m + 1)?;
+                check_positive("scales", scales)?;
+            }
+        }
+        let mut total = 0usize;
+        for (f, k) in self.feature_maps.iter().zip(self.boxes_per_cell()) {
+            total = f
+                .checked_mul(*f)
+                .and_then(|c| c.checked_mul(k))
+                .and_then(|n| n.checked_add(total))
+                .filter(|&n| n <= MAX_PRIORS)
+                .ok_or_else(|| {
+                    SsdError::InvalidPriorConfig(format!("more than {MAX_PRIORS} priors"))
+                })?;
+        }
+        Ok(())
+    }
+}
+
+fn check_len(name: &str, len: usize, want: usize) -> Result<(), SsdError> {
+    if len == want {
+        Ok(())
+    } else {
+        Err(SsdError::InvalidPriorConfig(format!(
+            "{name} has {len} entries, expected {want}"
+        )))
+    }
+}
+
+fn check_positive(name: &str, values: &[f32]) -> Result<(), SsdError> {
+    match values.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+        None => Ok(()),
+        Some(v) => Err(SsdError::InvalidPriorConfig(format!(
+            "{name} contains {v}, expected finite positive values"
+        ))),
+    }
+}
