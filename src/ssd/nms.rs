@@ -51,6 +51,25 @@ pub(crate) fn top_k_sorted(cands: &mut Vec<Candidate>, top_k: usize) {
     cands.sort_unstable_by(best_first);
 }
 
+/// Keeps the `top_k` best candidates in any order (selection only, no sort).
+pub(crate) fn top_k_unsorted(cands: &mut Vec<Candidate>, top_k: usize) {
+    if cands.len() > top_k && top_k > 0 {
+        cands.select_nth_unstable_by(top_k - 1, best_first);
+    }
+    cands.truncate(top_k);
+}
+
+/// Whether `b` survives the boxes kept so far (ssd.pytorch: union = (area_rem - inter) +
+/// area_kept; keep iff IoU <= threshold, so a NaN overlap of two empty boxes suppresses).
+#[inline]
+pub(crate) fn survives(b: &CornerBox, kept: &[(CornerBox, f32)], iou_threshold: f32) -> bool {
+    let b_area = area(b);
+    kept.iter().all(|(k, k_area)| {
+        let inter = intersection(k, b);
+        inter / ((b_area - inter) + k_area) <= iou_threshold
+    })
+}
+
 /// Greedy NMS over `sorted` (best first): a candidate survives unless its IoU with an already
 /// kept box is above `iou_threshold`. Survivors are written to `kept` (cleared first); its
 /// capacity must be at least `sorted.len()` for the no-allocation guarantee. `kept_boxes`
@@ -66,16 +85,9 @@ pub(crate) fn suppress(
     kept_boxes.clear();
     for cand in sorted {
         let b = &boxes[cand.index as usize];
-        let b_area = area(b);
-        // ssd.pytorch: union = (area_rem - inter) + area_kept; keep iff IoU <= threshold, so a
-        // NaN overlap (two empty boxes) suppresses as it does there.
-        let survives = kept_boxes.iter().all(|(k, k_area)| {
-            let inter = intersection(k, b);
-            inter / ((b_area - inter) + k_area) <= iou_threshold
-        });
-        if survives {
+        if survives(b, kept_boxes, iou_threshold) {
             kept.push(*cand);
-            kept_boxes.push((*b, b_area));
+            kept_boxes.push((*b, area(b)));
         }
     }
 }
