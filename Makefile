@@ -15,7 +15,7 @@ export PATH := $(VENV)/bin:$(PATH)
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
                 qemu-user-static v4l-utils libv4l-dev file
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy
+PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools
 
 .PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench
 

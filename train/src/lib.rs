@@ -1,1 +1,4 @@
 //! Library side of `ssd-train`, so tests and the CLI share one implementation.
+
+pub mod data;
+pub mod eval;

@@ -1,0 +1,120 @@
+//! Training data: samples, data sets (Pascal VOC, COCO JSON, synthetic), the paper's
+//! augmentation, and a threaded batch loader that produces SSD targets.
+
+pub mod augment;
+pub mod coco;
+pub mod loader;
+pub mod synth_set;
+pub mod voc;
+
+use image::RgbImage;
+use ssd_edge::ssd::CornerBox;
+use std::path::PathBuf;
+
+pub use augment::{AugmentConfig, Normalize};
+pub use coco::CocoDataset;
+pub use loader::{Batch, BatchLoader, LoaderConfig};
+pub use synth_set::SynthDataset;
+pub use voc::VocDataset;
+
+/// One image and its ground truth; boxes are normalised corners (x0, y0, x1, y1 in [0, 1]),
+/// labels are 0-based class indices into the data set's `class_names`.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub image: RgbImage,
+    pub boxes: Vec<CornerBox>,
+    pub labels: Vec<usize>,
+    pub difficult: Vec<bool>,
+}
+
+pub trait Dataset: Send + Sync {
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> Result<Sample, DataError>;
+    fn class_names(&self) -> &[String];
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// A name for sample `i` (file stem or index), for messages and result files.
+    fn sample_name(&self, i: usize) -> String {
+        i.to_string()
+    }
+}
+
+/// What a reader skipped or repaired while loading annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    pub images: usize,
+    pub boxes: usize,
+    /// Boxes partly outside the image, clipped to it.
+    pub clipped_boxes: usize,
+    /// Boxes with no area (after clipping) or non-finite coordinates, dropped.
+    pub skipped_boxes: usize,
+    /// Annotation files with no objects (kept: they are negatives).
+    pub empty_annotations: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("data set path {path} does not exist")]
+    MissingPath { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot decode image: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error("{path}: malformed annotation: {message}")]
+    Annotation { path: PathBuf, message: String },
+    #[error("{path}: unknown class name {name:?} (known: {known})")]
+    UnknownClass {
+        path: PathBuf,
+        name: String,
+        known: String,
+    },
+    #[error("sample index {index} out of range (data set has {len})")]
+    OutOfRange { index: usize, len: usize },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Clip a pixel box to the image and normalise it; `None` when nothing with area remains.
+/// Returns whether it had to be clipped.
+pub(crate) fn clip_normalise(b: [f64; 4], w: u32, h: u32) -> Option<(CornerBox, bool)> {
+    if b.iter().any(|v| !v.is_finite()) || w == 0 || h == 0 {
+        return None;
+    }
+    let (wf, hf) = (w as f64, h as f64);
+    let c = [
+        b[0].clamp(0.0, wf),
+        b[1].clamp(0.0, hf),
+        b[2].clamp(0.0, wf),
+        b[3].clamp(0.0, hf),
+    ];
+    let clipped = c != b;
+    if c[2] - c[0] < 1e-6 * wf || c[3] - c[1] < 1e-6 * hf {
+        return None;
+    }
+    Some((
+        [
+            (c[0] / wf) as f32,
+            (c[1] / hf) as f32,
+            (c[2] / wf) as f32,
+            (c[3] / hf) as f32,
+        ],
+        clipped,
+    ))
+}
+
+pub(crate) fn load_rgb(path: &std::path::Path) -> Result<RgbImage, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let img = image::load_from_memory(&bytes).map_err(|e| DataError::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(img.to_rgb8())
+}

@@ -1,0 +1,91 @@
+//! VOC AP: cases computed by hand with the devkit's rules.
+
+use ssd_train::eval::voc::{ap_11_point, ap_all_points, voc_eval, VocDet, VocGt, VocParams};
+
+fn gt(image: usize, bbox: [f64; 4], difficult: bool) -> VocGt {
+    VocGt {
+        image,
+        class_id: 0,
+        bbox,
+        difficult,
+    }
+}
+
+fn det(image: usize, score: f64, bbox: [f64; 4]) -> VocDet {
+    VocDet {
+        image,
+        class_id: 0,
+        score,
+        bbox,
+    }
+}
+
+#[test]
+fn interpolations_match_hand_values() {
+    // recall 0.5 at precision 1, then recall 1 at precision 2/3
+    let rec = [0.5, 0.5, 1.0];
+    let prec = [1.0, 0.5, 2.0 / 3.0];
+    // 11-point: t = 0..0.5 (6 points) -> 1; t = 0.6..1.0 (5 points) -> 2/3
+    let want = (6.0 + 5.0 * 2.0 / 3.0) / 11.0;
+    assert!((ap_11_point(&rec, &prec) - want).abs() < 1e-12);
+    // all points: 0.5 * 1 + 0.5 * 2/3
+    assert!((ap_all_points(&rec, &prec) - (0.5 + 1.0 / 3.0)).abs() < 1e-12);
+}
+
+#[test]
+fn duplicates_difficult_and_misses_follow_the_devkit() {
+    let gts = vec![
+        gt(0, [0.0, 0.0, 10.0, 10.0], false),
+        gt(0, [20.0, 20.0, 30.0, 30.0], true),
+        gt(1, [0.0, 0.0, 10.0, 10.0], false),
+    ];
+    let dets = vec![
+        det(0, 0.9, [0.0, 0.0, 10.0, 10.0]),   // TP
+        det(0, 0.8, [0.0, 0.0, 10.0, 9.0]),    // duplicate -> FP
+        det(0, 0.7, [20.0, 20.0, 30.0, 30.0]), // on a difficult box -> ignored
+        det(1, 0.6, [50.0, 50.0, 60.0, 60.0]), // miss -> FP
+        det(1, 0.5, [0.0, 0.0, 10.0, 10.0]),   // TP
+    ];
+    let r = &voc_eval(&gts, &dets, 1, VocParams::default())[0];
+    assert_eq!(r.npos, 2);
+    assert_eq!(r.true_positives, 2);
+    // sequence (ignored dropped): TP, FP, FP, TP -> rec .5 .5 .5 1, prec 1 .5 .333 .5
+    let ap_all = 0.5 * 1.0 + 0.5 * 0.5;
+    assert!((r.ap_all.unwrap() - ap_all).abs() < 1e-12, "{r:?}");
+    let ap07 = (6.0 * 1.0 + 5.0 * 0.5) / 11.0;
+    assert!((r.ap07.unwrap() - ap07).abs() < 1e-12, "{r:?}");
+}
+
+#[test]
+fn threshold_is_strict_and_plus_one_changes_overlap() {
+    let gts = vec![gt(0, [0.0, 0.0, 10.0, 10.0], false)];
+    // IoU exactly 0.5 (area 50 inside area 100): not a match (devkit: ovmax > 0.5)
+    let dets = vec![det(0, 0.9, [0.0, 0.0, 10.0, 5.0])];
+    let r = &voc_eval(&gts, &dets, 1, VocParams::default())[0];
+    assert_eq!(r.true_positives, 0);
+    assert_eq!(r.ap07, Some(0.0));
+    // with the devkit's +1 pixel convention the same boxes overlap 66/121 > 0.5
+    let r = &voc_eval(
+        &gts,
+        &dets,
+        1,
+        VocParams {
+            plus_one: true,
+            ..Default::default()
+        },
+    )[0];
+    assert_eq!(r.true_positives, 1);
+    assert!((r.ap07.unwrap() - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn class_without_ground_truth_has_no_ap() {
+    let r = &voc_eval(
+        &[],
+        &[det(0, 0.5, [0.0, 0.0, 1.0, 1.0])],
+        1,
+        VocParams::default(),
+    )[0];
+    assert_eq!(r.ap07, None);
+    assert_eq!(r.ap_all, None);
+}
