@@ -158,7 +158,11 @@ impl Renderer {
             });
         }
         // nearer (lower in the picture) objects are drawn last and occlude farther ones
-        self.placed.sort_by(|a, b| a.bbox[3].total_cmp(&b.bbox[3]));
+        self.placed.sort_unstable_by(|a, b| {
+            a.bbox[3]
+                .total_cmp(&b.bbox[3])
+                .then(a.track_id.cmp(&b.track_id))
+        });
 
         self.scratch.reset(cfg.width, cfg.height);
         let (iw, ih) = img.dimensions();

@@ -280,7 +280,11 @@ impl Sequence {
                 phase: t.phase,
             });
         }
-        self.placed.sort_by(|a, b| a.bbox[3].total_cmp(&b.bbox[3]));
+        self.placed.sort_unstable_by(|a, b| {
+            a.bbox[3]
+                .total_cmp(&b.bbox[3])
+                .then(a.track_id.cmp(&b.track_id))
+        });
         self.scratch.reset(cfg.width, cfg.height);
         {
             let mut p = Painter::new(img.as_mut(), cfg.width, cfg.height, &mut self.scratch);
