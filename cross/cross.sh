@@ -9,7 +9,8 @@
 # TARGET is a triple with a settings file cross/TARGET.env (linker, C compiler for tract's
 # assembly kernels, bindgen arguments for v4l, qemu runner).
 # Environment: CARGO_TARGET_DIR (default ./target), CROSS_FEATURES (extra cargo features for
-# the binary, e.g. embed-model), CROSS_MODEL / CROSS_IMAGES / CROSS_THRESHOLD for `detect`.
+# the binary, e.g. embed-model), CROSS_MODEL / CROSS_IMAGES (space-separated) /
+# CROSS_THRESHOLD (default 0.3) to run `detect` on other inputs.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +18,7 @@ root=$(dirname "$here")
 cd "$root"
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "$here/cross.sh" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 [ $# -eq 2 ] || usage
@@ -92,31 +93,39 @@ unit() {
     echo "cross: SSD-math tests for $target took $(elapsed "$t0") s (build included)"
 }
 
-# The model the check runs: the shipped one once it exists, else the tiny SSD the tests use.
-pick_model() {
-    if [ -n "${CROSS_MODEL:-}" ]; then
-        echo "$CROSS_MODEL"
-    elif [ -f models/default.onnx ]; then
-        echo models/default.onnx
-    else
-        echo tests/data/tiny_ssd.onnx
-    fi
-}
-
 detect() {
     [ -x "$bin" ] || { echo "cross: $bin missing: run 'cross/cross.sh build $target' first" >&2; exit 1; }
-    local model images threshold
-    model=$(pick_model)
+    # Model and images are written by the host build (tests/cross_fixture.rs), so they always
+    # match the current model format and nothing binary is committed.
+    local fixtures="$CARGO_TARGET_DIR/cross-fixtures"
+    SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --test cross_fixture -- \
+        --ignored --exact write_cross_fixtures >/dev/null
+    # The shipped model on synthetic scenes once it exists, else the tests' tiny SSD on colour
+    # patches. Two images: emulated tract runs thousands of times slower than native.
+    local model images
+    if [ -n "${CROSS_MODEL:-}" ]; then
+        model=$CROSS_MODEL
+    elif [ -f models/default.onnx ]; then
+        model=models/default.onnx
+    else
+        model=$fixtures/tiny.onnx
+    fi
+    if [ -n "${CROSS_IMAGES:-}" ]; then
+        # shellcheck disable=SC2206
+        images=($CROSS_IMAGES)
+    elif [ "$model" = "$fixtures/tiny.onnx" ]; then
+        images=("$fixtures/tiny0.png" "$fixtures/tiny1.png")
+    else
+        images=("$fixtures/scene0.png" "$fixtures/scene1.png")
+    fi
     [ -f "$model" ] || { echo "cross: model $model not found" >&2; exit 1; }
-    # One or two images: emulated tract runs thousands of times slower than native.
-    # shellcheck disable=SC2206
-    images=(${CROSS_IMAGES:-tests/data/cross/scene0.png tests/data/cross/scene1.png})
-    threshold=${CROSS_THRESHOLD:-0.3}
+    local threshold=${CROSS_THRESHOLD:-0.3}
     local host_bin="$CARGO_TARGET_DIR/debug/ssd-edge"
     cargo build --bin ssd-edge
     local out
     out=$(mktemp -d)
-    trap 'rm -rf "$out"' RETURN
+    # shellcheck disable=SC2064
+    trap "rm -rf '$out'" EXIT
     "$host_bin" detect --model "$model" --threshold "$threshold" "${images[@]}" >"$out/host.jsonl"
     local t0
     t0=$(now)
