@@ -1,1 +1,11 @@
-//! (in progress)
+//! Pixels in and out: per-format readers (`formats`), resize + normalise into the model input
+//! in one pass (`preprocess`), and drawing detections on a picture (`annotate`).
+
+pub mod annotate;
+pub mod formats;
+pub mod mjpeg;
+pub mod preprocess;
+pub mod yuv;
+
+pub use formats::FormatError;
+pub use preprocess::Preprocessor;

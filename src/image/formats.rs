@@ -1,0 +1,229 @@
+//! Per-format pixel readers and the dispatch from a `Frame` to the right one.
+//!
+//! A reader answers "RGB of pixel (x, y)" straight from the frame's bytes, so the resampler in
+//! `preprocess` converts and resizes in one pass with no intermediate image. The dispatch is
+//! monomorphised per format through [`ReaderVisitor`]: the inner loop never matches on the
+//! format. Formats that need decoding first (MJPEG) decode into `FormatScratch`, which the
+//! caller owns and reuses across frames.
+
+use super::mjpeg;
+use super::yuv::{GreyReader, Nv12Reader, YuyvReader};
+use crate::frame::{Frame, PixelFormat};
+
+/// Problems with a frame's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("pixel format {0:?} is not supported by this build")]
+    Unsupported(PixelFormat),
+    #[error("empty {width}x{height} frame")]
+    Empty { width: u32, height: u32 },
+    #[error("{format:?} frame of {width}x{height} needs {expected} bytes, got {got}")]
+    TooShort {
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        expected: usize,
+        got: usize,
+    },
+    #[error("cannot decode {format:?} frame: {detail}")]
+    Decode { format: PixelFormat, detail: String },
+}
+
+/// Reads one pixel as RGB. Callers guarantee `x < width` and `y < height`.
+pub trait PixelReader {
+    fn width(&self) -> u32;
+    fn height(&self) -> u32;
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3];
+}
+
+/// Something to do with whichever reader the frame's format calls for.
+pub trait ReaderVisitor {
+    type Output;
+    fn visit<R: PixelReader>(self, reader: &R) -> Self::Output;
+}
+
+/// Buffers some formats need (a decoded MJPEG frame); owned by a long-lived struct so a
+/// steady stream of frames reuses them.
+#[derive(Debug, Default)]
+pub struct FormatScratch {
+    pub decoded: Vec<u8>,
+}
+
+/// Packed 8-bit RGB, rows of `3 * width` bytes.
+pub struct Rgb24Reader<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+}
+
+/// Packed 8-bit BGR, rows of `3 * width` bytes.
+pub struct Bgr24Reader<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+}
+
+fn check_len(
+    format: PixelFormat,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    bytes_per_pixel: usize,
+) -> Result<(), FormatError> {
+    if width == 0 || height == 0 {
+        return Err(FormatError::Empty { width, height });
+    }
+    let expected = width as usize * height as usize * bytes_per_pixel;
+    if data.len() < expected {
+        return Err(FormatError::TooShort {
+            format,
+            width,
+            height,
+            expected,
+            got: data.len(),
+        });
+    }
+    Ok(())
+}
+
+impl<'a> Rgb24Reader<'a> {
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, FormatError> {
+        check_len(PixelFormat::Rgb24, data, width, height, 3)?;
+        Ok(Rgb24Reader {
+            data,
+            width,
+            height,
+        })
+    }
+}
+
+impl<'a> Bgr24Reader<'a> {
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, FormatError> {
+        check_len(PixelFormat::Bgr24, data, width, height, 3)?;
+        Ok(Bgr24Reader {
+            data,
+            width,
+            height,
+        })
+    }
+}
+
+impl PixelReader for Rgb24Reader<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width as usize + x) * 3;
+        let p = &self.data[i..i + 3];
+        [p[0], p[1], p[2]]
+    }
+}
+
+impl PixelReader for Bgr24Reader<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width as usize + x) * 3;
+        let p = &self.data[i..i + 3];
+        [p[2], p[1], p[0]]
+    }
+}
+
+/// Runs `visitor` with the reader for `frame`'s pixel format.
+pub fn dispatch<V: ReaderVisitor>(
+    frame: &Frame<'_>,
+    scratch: &mut FormatScratch,
+    visitor: V,
+) -> Result<V::Output, FormatError> {
+    match frame.format {
+        PixelFormat::Rgb24 => {
+            Ok(visitor.visit(&Rgb24Reader::new(frame.data, frame.width, frame.height)?))
+        }
+        PixelFormat::Bgr24 => {
+            Ok(visitor.visit(&Bgr24Reader::new(frame.data, frame.width, frame.height)?))
+        }
+        PixelFormat::Grey => {
+            Ok(visitor.visit(&GreyReader::new(frame.data, frame.width, frame.height)?))
+        }
+        PixelFormat::Yuyv => {
+            Ok(visitor.visit(&YuyvReader::new(frame.data, frame.width, frame.height)?))
+        }
+        PixelFormat::Nv12 => {
+            Ok(visitor.visit(&Nv12Reader::new(frame.data, frame.width, frame.height)?))
+        }
+        PixelFormat::Mjpg => {
+            let size = (frame.width, frame.height);
+            let (w, h) = mjpeg::decode_rgb(frame.data, size, size, &mut scratch.decoded)?;
+            let rgb = &scratch.decoded[..w as usize * h as usize * 3];
+            Ok(visitor.visit(&Rgb24Reader::new(rgb, w, h)?))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Collect;
+    impl ReaderVisitor for Collect {
+        type Output = Vec<[u8; 3]>;
+        fn visit<R: PixelReader>(self, r: &R) -> Self::Output {
+            let mut v = Vec::new();
+            for y in 0..r.height() {
+                for x in 0..r.width() {
+                    v.push(r.rgb(x as usize, y as usize));
+                }
+            }
+            v
+        }
+    }
+
+    fn frame(data: &[u8], format: PixelFormat, width: u32, height: u32) -> Frame<'_> {
+        Frame {
+            data,
+            format,
+            width,
+            height,
+            timestamp_us: 0,
+        }
+    }
+
+    #[test]
+    fn rgb_and_bgr_read_the_same_colours() {
+        let rgb = [1, 2, 3, 4, 5, 6];
+        let bgr = [3, 2, 1, 6, 5, 4];
+        let mut s = FormatScratch::default();
+        let a = dispatch(&frame(&rgb, PixelFormat::Rgb24, 2, 1), &mut s, Collect).unwrap();
+        let b = dispatch(&frame(&bgr, PixelFormat::Bgr24, 2, 1), &mut s, Collect).unwrap();
+        assert_eq!(a, vec![[1, 2, 3], [4, 5, 6]]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn short_and_empty_frames_are_errors() {
+        let mut s = FormatScratch::default();
+        let e = dispatch(&frame(&[0; 5], PixelFormat::Rgb24, 2, 1), &mut s, Collect).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FormatError::TooShort {
+                    expected: 6,
+                    got: 5,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = dispatch(&frame(&[], PixelFormat::Bgr24, 0, 4), &mut s, Collect).unwrap_err();
+        assert!(matches!(e, FormatError::Empty { .. }), "{e}");
+    }
+}

@@ -1,0 +1,338 @@
+//! Any frame -> the model's 1x3xHxW f32 input, in one pass.
+//!
+//! Resampling is bilinear with half-pixel centres (source x = (x + 0.5) * sw / dw - 0.5,
+//! clamped at the borders), the convention of OpenCV's `INTER_LINEAR`, which ssd.pytorch's
+//! training pipeline resizes with: a model sees at run time the same kind of pixels it was
+//! trained on. It also costs four taps per *output* pixel whatever the camera resolution,
+//! which matters on a Pi fed 1080p frames; an area filter would cost per input pixel. The
+//! price is some aliasing on large downscales, as in the reference.
+//!
+//! Pixel format conversion happens in the same loop through `formats`' readers, and the
+//! normalisation `(pixel * scale - mean) / std` is folded into one multiply-add per value.
+
+use super::formats::{self, FormatError, FormatScratch, PixelReader, ReaderVisitor};
+use crate::frame::Frame;
+use serde::{Deserialize, Serialize};
+
+/// Channel order of the model's input tensor (channel 0 first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+/// The model input and its normalisation: `value = (pixel * scale - mean[c]) / std[c]` with
+/// `pixel` in 0..=255 and `c` in the model's channel order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub width: u32,
+    pub height: u32,
+    pub channel_order: ChannelOrder,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub scale: f32,
+}
+
+impl InputSpec {
+    /// ssd.pytorch / Caffe: BGR, mean subtraction in 0..255 units, no scaling.
+    pub fn ssd_pytorch(size: u32) -> Self {
+        InputSpec {
+            width: size,
+            height: size,
+            channel_order: ChannelOrder::Bgr,
+            mean: [104.0, 117.0, 123.0],
+            std: [1.0, 1.0, 1.0],
+            scale: 1.0,
+        }
+    }
+
+    /// torchvision: RGB scaled to 0..1, ImageNet mean and std.
+    pub fn imagenet_rgb(size: u32) -> Self {
+        InputSpec {
+            width: size,
+            height: size,
+            channel_order: ChannelOrder::Rgb,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            scale: 1.0 / 255.0,
+        }
+    }
+
+    /// Number of f32 values in the 1x3xHxW input tensor.
+    pub fn tensor_len(&self) -> usize {
+        3 * self.width as usize * self.height as usize
+    }
+}
+
+/// One output coordinate's two source neighbours and the weight of the second.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Tap {
+    i0: u32,
+    i1: u32,
+    f: f32,
+}
+
+fn fill_taps(taps: &mut [Tap], src: u32) {
+    let dst = taps.len();
+    let ratio = src as f32 / dst as f32;
+    let last = src - 1;
+    for (d, tap) in taps.iter_mut().enumerate() {
+        let s = ((d as f32 + 0.5) * ratio - 0.5).max(0.0);
+        let i0 = (s.floor() as u32).min(last);
+        let i1 = (i0 + 1).min(last);
+        *tap = Tap {
+            i0,
+            i1,
+            f: if i0 == last { 0.0 } else { s - i0 as f32 },
+        };
+    }
+}
+
+/// Converts frames into the model input. Built once per model; `run` allocates nothing
+/// (except MJPEG decoding space on its first frame of a new size, in `formats`).
+#[derive(Debug)]
+pub struct Preprocessor {
+    width: u32,
+    height: u32,
+    /// Per source channel (R, G, B): the model channel it goes to.
+    dst_channel: [usize; 3],
+    /// Per source channel: value = pixel * gain + offset.
+    gain: [f32; 3],
+    offset: [f32; 3],
+    taps_x: Vec<Tap>,
+    taps_y: Vec<Tap>,
+    /// Source size the taps were computed for.
+    src_size: (u32, u32),
+    scratch: FormatScratch,
+}
+
+impl Preprocessor {
+    pub fn new(spec: &InputSpec) -> Self {
+        let dst_channel = match spec.channel_order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        let mut gain = [0.0; 3];
+        let mut offset = [0.0; 3];
+        for c in 0..3 {
+            // mean/std are given in the model's channel order.
+            let m = dst_channel[c];
+            gain[c] = spec.scale / spec.std[m];
+            offset[c] = -spec.mean[m] / spec.std[m];
+        }
+        Preprocessor {
+            width: spec.width,
+            height: spec.height,
+            dst_channel,
+            gain,
+            offset,
+            taps_x: vec![Tap::default(); spec.width as usize],
+            taps_y: vec![Tap::default(); spec.height as usize],
+            src_size: (0, 0),
+            scratch: FormatScratch::default(),
+        }
+    }
+
+    /// Length of the output buffer `run` fills: 3 * H * W.
+    pub fn output_len(&self) -> usize {
+        3 * self.width as usize * self.height as usize
+    }
+
+    /// Model input size (width, height).
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Resizes, converts and normalises `frame` into `out` (CHW, model channel order).
+    pub fn run(&mut self, frame: &Frame<'_>, out: &mut [f32]) -> Result<(), FormatError> {
+        assert_eq!(out.len(), self.output_len(), "output buffer must be 3*H*W");
+        if frame.width == 0 || frame.height == 0 {
+            return Err(FormatError::Empty {
+                width: frame.width,
+                height: frame.height,
+            });
+        }
+        if self.src_size != (frame.width, frame.height) {
+            fill_taps(&mut self.taps_x, frame.width);
+            fill_taps(&mut self.taps_y, frame.height);
+            self.src_size = (frame.width, frame.height);
+        }
+        let job = Resample {
+            taps_x: &self.taps_x,
+            taps_y: &self.taps_y,
+            dst_channel: self.dst_channel,
+            gain: self.gain,
+            offset: self.offset,
+            out,
+        };
+        formats::dispatch(frame, &mut self.scratch, job)
+    }
+}
+
+struct Resample<'a> {
+    taps_x: &'a [Tap],
+    taps_y: &'a [Tap],
+    dst_channel: [usize; 3],
+    gain: [f32; 3],
+    offset: [f32; 3],
+    out: &'a mut [f32],
+}
+
+impl ReaderVisitor for Resample<'_> {
+    type Output = ();
+
+    fn visit<R: PixelReader>(self, r: &R) {
+        let w = self.taps_x.len();
+        let plane = w * self.taps_y.len();
+        // Taps were computed for this frame's size, so every index is in range.
+        debug_assert!(self.taps_x.iter().all(|t| t.i1 < r.width()));
+        debug_assert!(self.taps_y.iter().all(|t| t.i1 < r.height()));
+        let (p0, rest) = self.out.split_at_mut(plane);
+        let (p1, p2) = rest.split_at_mut(plane);
+        let planes = [p0, p1, p2];
+        for (oy, ty) in self.taps_y.iter().enumerate() {
+            let row = oy * w;
+            for (ox, tx) in self.taps_x.iter().enumerate() {
+                let a = r.rgb(tx.i0 as usize, ty.i0 as usize);
+                let b = r.rgb(tx.i1 as usize, ty.i0 as usize);
+                let c = r.rgb(tx.i0 as usize, ty.i1 as usize);
+                let d = r.rgb(tx.i1 as usize, ty.i1 as usize);
+                for ch in 0..3 {
+                    let top = a[ch] as f32 + (b[ch] as f32 - a[ch] as f32) * tx.f;
+                    let bottom = c[ch] as f32 + (d[ch] as f32 - c[ch] as f32) * tx.f;
+                    let v = top + (bottom - top) * ty.f;
+                    planes[self.dst_channel[ch]][row + ox] = v * self.gain[ch] + self.offset[ch];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PixelFormat;
+
+    fn spec(w: u32, h: u32, order: ChannelOrder) -> InputSpec {
+        InputSpec {
+            width: w,
+            height: h,
+            channel_order: order,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            scale: 1.0,
+        }
+    }
+
+    fn frame(data: &[u8], format: PixelFormat, w: u32, h: u32) -> Frame<'_> {
+        Frame {
+            data,
+            format,
+            width: w,
+            height: h,
+            timestamp_us: 0,
+        }
+    }
+
+    #[test]
+    fn same_size_is_an_exact_copy_in_chw() {
+        let data: Vec<u8> = (0..2 * 2 * 3).map(|v| v as u8 * 10).collect();
+        let mut p = Preprocessor::new(&spec(2, 2, ChannelOrder::Rgb));
+        let mut out = vec![0.0; p.output_len()];
+        p.run(&frame(&data, PixelFormat::Rgb24, 2, 2), &mut out)
+            .unwrap();
+        // R plane, then G, then B.
+        assert_eq!(
+            out,
+            vec![0., 30., 60., 90., 10., 40., 70., 100., 20., 50., 80., 110.]
+        );
+    }
+
+    #[test]
+    fn bgr_model_and_bgr_frame_round_trip() {
+        let rgb = [200u8, 100, 50];
+        let bgr = [50u8, 100, 200];
+        let mut p = Preprocessor::new(&spec(1, 1, ChannelOrder::Bgr));
+        let mut a = vec![0.0; 3];
+        let mut b = vec![0.0; 3];
+        p.run(&frame(&rgb, PixelFormat::Rgb24, 1, 1), &mut a)
+            .unwrap();
+        p.run(&frame(&bgr, PixelFormat::Bgr24, 1, 1), &mut b)
+            .unwrap();
+        assert_eq!(a, vec![50.0, 100.0, 200.0]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn normalisation_uses_model_channel_order() {
+        let s = InputSpec {
+            mean: [104.0, 117.0, 123.0],
+            std: [1.0, 2.0, 4.0],
+            scale: 1.0,
+            ..spec(1, 1, ChannelOrder::Bgr)
+        };
+        let mut p = Preprocessor::new(&s);
+        let mut out = vec![0.0; 3];
+        p.run(&frame(&[200, 100, 50], PixelFormat::Rgb24, 1, 1), &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![50.0 - 104.0, (100.0 - 117.0) / 2.0, (200.0 - 123.0) / 4.0]
+        );
+    }
+
+    #[test]
+    fn downscale_by_two_averages_pixel_pairs() {
+        // 4x1 grey ramp 0, 100, 200, 255 -> 2x1: half-pixel centres land between pairs.
+        let data: Vec<u8> = [0u8, 100, 200, 255]
+            .iter()
+            .flat_map(|&v| [v, v, v])
+            .collect();
+        let mut p = Preprocessor::new(&spec(2, 1, ChannelOrder::Rgb));
+        let mut out = vec![0.0; p.output_len()];
+        p.run(&frame(&data, PixelFormat::Rgb24, 4, 1), &mut out)
+            .unwrap();
+        assert_eq!(&out[0..2], &[50.0, 227.5]);
+    }
+
+    #[test]
+    fn upscale_keeps_values_within_neighbours_and_edges_clamped() {
+        let data = [0u8, 0, 0, 255, 255, 255];
+        let mut p = Preprocessor::new(&spec(8, 3, ChannelOrder::Rgb));
+        let mut out = vec![0.0; p.output_len()];
+        p.run(&frame(&data, PixelFormat::Rgb24, 2, 1), &mut out)
+            .unwrap();
+        let row = &out[0..8];
+        assert_eq!(row[0], 0.0);
+        assert_eq!(row[7], 255.0);
+        assert!(row.windows(2).all(|w| w[0] <= w[1]), "{row:?}");
+    }
+
+    #[test]
+    fn changing_frame_size_recomputes_taps() {
+        let mut p = Preprocessor::new(&spec(2, 2, ChannelOrder::Rgb));
+        let mut out = vec![0.0; p.output_len()];
+        p.run(
+            &frame(&[9u8; 4 * 4 * 3], PixelFormat::Rgb24, 4, 4),
+            &mut out,
+        )
+        .unwrap();
+        p.run(
+            &frame(&[7u8; 3 * 5 * 3], PixelFormat::Rgb24, 3, 5),
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.iter().all(|&v| v == 7.0));
+    }
+
+    #[test]
+    fn short_frame_is_an_error_not_a_panic() {
+        let mut p = Preprocessor::new(&spec(2, 2, ChannelOrder::Rgb));
+        let mut out = vec![0.0; p.output_len()];
+        assert!(p
+            .run(&frame(&[0u8; 10], PixelFormat::Rgb24, 4, 4), &mut out)
+            .is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! Typed errors of model loading and inference. Each names the model's origin (a path or
+//! "<embedded model>") and the problem, so the CLI can print them as they are.
+
+use super::meta::MetaError;
+use crate::image::formats::FormatError;
+use crate::ssd::SsdError;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file {} does not exist", path.display())]
+    NotFound { path: PathBuf },
+    #[error("no model given and the default model {} does not exist: run `make model` to build it, or pass --model M.onnx", path.display())]
+    NoDefaultModel { path: PathBuf },
+    #[error("cannot read model file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: not a valid ONNX file (truncated or corrupt protobuf: {detail})")]
+    Corrupt { origin: String, detail: String },
+    #[error("{origin}: not an ONNX model ({detail})")]
+    NotOnnx { origin: String, detail: String },
+    #[error("{origin}: the model carries no ssd-edge metadata and no sidecar was given; describe it with a sidecar TOML (--sidecar, see docs/model-metadata.md)")]
+    NoMetadata { origin: String },
+    #[error("{origin}: bad metadata: {source}")]
+    Metadata { origin: String, source: MetaError },
+    #[error("{source}")]
+    Sidecar { source: MetaError },
+    #[error("{origin}: not an SSD model this runtime can use: {detail}")]
+    Foreign { origin: String, detail: String },
+    #[error("{origin}: the model predicts {model} boxes but the prior configuration generates {priors}; the sidecar or metadata does not describe this model")]
+    PriorMismatch {
+        origin: String,
+        model: usize,
+        priors: usize,
+    },
+    #[error("{origin}: the conf output has {model} classes but {labels} labels are given (background included)")]
+    LabelMismatch {
+        origin: String,
+        model: usize,
+        labels: usize,
+    },
+    #[error("{origin}: tract failed while {stage}: {detail}")]
+    Tract {
+        origin: String,
+        stage: &'static str,
+        detail: String,
+    },
+    #[error("frame: {0}")]
+    Frame(#[from] FormatError),
+    #[error("decoding the model outputs: {0}")]
+    Decode(#[from] SsdError),
+}

@@ -1,0 +1,364 @@
+//! What the board needs to know about a model, and how it travels: inside the ONNX file's
+//! `metadata_props` (models made by ssd-train) or in a sidecar TOML (third-party models).
+//!
+//! The schema is versioned (`schema_version`); docs/model-metadata.md is its reference.
+//! In `metadata_props` every top-level field is one key, `ssd_edge.<field>`, whose value is
+//! that field encoded as JSON, so each value stays readable in tools like Netron and a
+//! future field can be added without touching the others.
+
+pub use crate::image::preprocess::{ChannelOrder, InputSpec};
+use crate::ssd::{ConfKind, NmsConfig, PriorConfig, Variances};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The schema this build writes and the newest it reads.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Prefix of every metadata_props key we own.
+pub const KEY_PREFIX: &str = "ssd_edge.";
+/// The key that marks a model as carrying our metadata.
+pub const KEY_SCHEMA_VERSION: &str = "ssd_edge.schema_version";
+
+/// Names of the two outputs; `None` means "find it by shape" ([1,P,4] and [1,P,C]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputNames {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<String>,
+}
+
+/// Where the weights came from. Every field is optional: a third-party model may know little.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Accuracy figures by name, e.g. `voc07_map = 0.71`, `coco_ap = 0.23` (fractions).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// ISO 8601 date or date-time of training/export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
+    /// The command line that produced the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+fn default_detection_threshold() -> f32 {
+    0.5
+}
+
+/// Everything the board needs to run and decode one SSD model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMeta {
+    pub schema_version: u32,
+    /// Free-form name, e.g. "ssd300-vgg16", "ssd300-mobile".
+    pub architecture: String,
+    /// Class names by model class index; index 0 is the background class.
+    pub labels: Vec<String>,
+    pub input: InputSpec,
+    pub priors: PriorConfig,
+    #[serde(default)]
+    pub variances: Variances,
+    pub conf_kind: ConfKind,
+    #[serde(default)]
+    pub outputs: OutputNames,
+    /// Decoder settings: `nms.score_threshold` is the candidate cut (0.01 as in the
+    /// references, right for mAP); see `detection_threshold` for what users see.
+    #[serde(default)]
+    pub nms: NmsConfig,
+    /// Default score a detection needs to be reported by `ssd-edge detect` / `run`.
+    #[serde(default = "default_detection_threshold")]
+    pub detection_threshold: f32,
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// Problems with model metadata or a sidecar file.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("no ssd-edge metadata (key `{KEY_SCHEMA_VERSION}` absent from metadata_props)")]
+    Absent,
+    #[error("metadata schema version {found} is newer than this build understands (up to {supported}); upgrade ssd-edge")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("metadata key `{key}` is missing")]
+    MissingKey { key: String },
+    #[error("metadata key `{key}` holds invalid JSON for its field: {message}")]
+    BadValue { key: String, message: String },
+    #[error("unknown metadata key `{key}` for schema version {version}")]
+    UnknownKey { key: String, version: u32 },
+    #[error("cannot read sidecar {}: {source}", path.display())]
+    SidecarIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sidecar {} is not valid: {message}", path.display())]
+    SidecarParse { path: PathBuf, message: String },
+    #[error("invalid model metadata: {0}")]
+    Invalid(String),
+}
+
+/// The top-level fields, in the order they are written.
+const FIELDS: [&str; 11] = [
+    "schema_version",
+    "architecture",
+    "labels",
+    "input",
+    "priors",
+    "variances",
+    "conf_kind",
+    "outputs",
+    "nms",
+    "detection_threshold",
+    "provenance",
+];
+
+impl ModelMeta {
+    /// Number of classes including background (the conf output's last dimension).
+    pub fn num_classes(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The label of a model class index, or "class_<k>" if the list is short.
+    pub fn label(&self, class_id: usize) -> std::borrow::Cow<'_, str> {
+        match self.labels.get(class_id) {
+            Some(l) => std::borrow::Cow::Borrowed(l.as_str()),
+            None => std::borrow::Cow::Owned(format!("class_{class_id}")),
+        }
+    }
+
+    /// Checks the values make sense together (not the model; `Detector::load` checks that).
+    pub fn validate(&self) -> Result<(), MetaError> {
+        let bad = |m: String| Err(MetaError::Invalid(m));
+        if self.schema_version == 0 || self.schema_version > SCHEMA_VERSION {
+            return Err(MetaError::UnsupportedVersion {
+                found: self.schema_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if self.labels.len() < 2 {
+            return bad(format!(
+                "labels must hold the background class and at least one object class, got {}",
+                self.labels.len()
+            ));
+        }
+        let i = &self.input;
+        if i.width == 0 || i.height == 0 || i.width > 8192 || i.height > 8192 {
+            return bad(format!(
+                "input size {}x{} is out of range",
+                i.width, i.height
+            ));
+        }
+        if i.std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+            return bad(format!(
+                "input.std must be finite and non-zero, got {:?}",
+                i.std
+            ));
+        }
+        if !i.scale.is_finite() || i.scale == 0.0 || i.mean.iter().any(|m| !m.is_finite()) {
+            return bad("input.scale and input.mean must be finite (scale non-zero)".into());
+        }
+        if !(self.variances.center > 0.0 && self.variances.size > 0.0) {
+            return bad(format!(
+                "variances must be positive, got {:?}",
+                self.variances
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.detection_threshold) {
+            return bad(format!(
+                "detection_threshold must be in [0, 1], got {}",
+                self.detection_threshold
+            ));
+        }
+        self.priors
+            .validate()
+            .map_err(|e| MetaError::Invalid(format!("priors: {e}")))?;
+        Ok(())
+    }
+
+    /// Encodes as metadata_props entries: `ssd_edge.<field>` = JSON of the field.
+    pub fn to_metadata_props(&self) -> Vec<(String, String)> {
+        let value = serde_json::to_value(self).expect("ModelMeta serialises to JSON");
+        let obj = value.as_object().expect("ModelMeta is a JSON object");
+        FIELDS
+            .iter()
+            .filter_map(|f| {
+                obj.get(*f)
+                    .map(|v| (format!("{KEY_PREFIX}{f}"), v.to_string()))
+            })
+            .collect()
+    }
+
+    /// Whether metadata_props carry our schema marker at all.
+    pub fn is_present(props: &[(String, String)]) -> bool {
+        props.iter().any(|(k, _)| k == KEY_SCHEMA_VERSION)
+    }
+
+    /// Decodes metadata_props written by [`ModelMeta::to_metadata_props`]. Keys outside the
+    /// `ssd_edge.` prefix are ignored (other tools write their own).
+    pub fn from_metadata_props(props: &[(String, String)]) -> Result<ModelMeta, MetaError> {
+        let get = |field: &str| {
+            let key = format!("{KEY_PREFIX}{field}");
+            props
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (key, v.as_str()))
+        };
+        let (key, raw) = get("schema_version").ok_or(MetaError::Absent)?;
+        let version: u32 = serde_json::from_str(raw.trim()).map_err(|e| MetaError::BadValue {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        // The version decides how the rest is read, so it is checked before anything else.
+        check_version(version)?;
+        let mut obj = serde_json::Map::new();
+        for (k, v) in props {
+            let Some(field) = k.strip_prefix(KEY_PREFIX) else {
+                continue;
+            };
+            if !FIELDS.contains(&field) {
+                return Err(MetaError::UnknownKey {
+                    key: k.clone(),
+                    version,
+                });
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(v).map_err(|e| MetaError::BadValue {
+                    key: k.clone(),
+                    message: e.to_string(),
+                })?;
+            obj.insert(field.to_string(), value);
+        }
+        for required in ["architecture", "labels", "input", "priors", "conf_kind"] {
+            if !obj.contains_key(required) {
+                return Err(MetaError::MissingKey {
+                    key: format!("{KEY_PREFIX}{required}"),
+                });
+            }
+        }
+        // Deserialise field by field so an error names the key that holds the bad value.
+        for (field, value) in &obj {
+            if let Err(e) = check_field(field, value.clone()) {
+                return Err(MetaError::BadValue {
+                    key: format!("{KEY_PREFIX}{field}"),
+                    message: e,
+                });
+            }
+        }
+        let meta: ModelMeta =
+            serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| {
+                MetaError::BadValue {
+                    key: "ssd_edge.*".into(),
+                    message: e.to_string(),
+                }
+            })?;
+        meta.validate()?;
+        Ok(meta)
+    }
+
+    /// Reads a sidecar TOML (same fields as the metadata, `schema_version` first).
+    pub fn from_sidecar(path: &Path) -> Result<ModelMeta, MetaError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MetaError::SidecarIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            MetaError::SidecarParse { message, .. } => MetaError::SidecarParse {
+                path: path.to_path_buf(),
+                message,
+            },
+            MetaError::Invalid(message) => MetaError::SidecarParse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses sidecar TOML text; errors carry the TOML line and column.
+    pub fn from_toml_str(text: &str) -> Result<ModelMeta, MetaError> {
+        let parse_err = |message: String| MetaError::SidecarParse {
+            path: PathBuf::new(),
+            message,
+        };
+        // Read the version alone first: a future schema may not parse as this one.
+        let table: toml::Table = toml::from_str(text).map_err(|e| parse_err(toml_message(&e)))?;
+        let version = match table.get("schema_version") {
+            Some(toml::Value::Integer(v)) => u32::try_from(*v)
+                .map_err(|_| parse_err(format!("schema_version {v} is out of range")))?,
+            Some(other) => {
+                return Err(parse_err(format!(
+                    "schema_version must be an integer, got {}",
+                    other.type_str()
+                )))
+            }
+            None => return Err(parse_err("schema_version is missing".into())),
+        };
+        check_version(version)?;
+        let meta: ModelMeta = toml::from_str(text).map_err(|e| parse_err(toml_message(&e)))?;
+        meta.validate()?;
+        Ok(meta)
+    }
+
+    /// The sidecar TOML form of this metadata.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).expect("ModelMeta serialises to TOML")
+    }
+}
+
+fn check_version(version: u32) -> Result<(), MetaError> {
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(MetaError::UnsupportedVersion {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn check_field(field: &str, v: serde_json::Value) -> Result<(), String> {
+    fn chk<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<(), String> {
+        serde_json::from_value::<T>(v)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    match field {
+        "schema_version" => chk::<u32>(v),
+        "architecture" => chk::<String>(v),
+        "labels" => chk::<Vec<String>>(v),
+        "input" => chk::<InputSpec>(v),
+        "priors" => chk::<PriorConfig>(v),
+        "variances" => chk::<Variances>(v),
+        "conf_kind" => chk::<ConfKind>(v),
+        "outputs" => chk::<OutputNames>(v),
+        "nms" => chk::<NmsConfig>(v),
+        "detection_threshold" => chk::<f32>(v),
+        "provenance" => chk::<Provenance>(v),
+        _ => Ok(()),
+    }
+}
+
+/// toml's messages already say "TOML parse error at line L, column C" and quote the line;
+/// keep them on one line for log-friendly errors.
+fn toml_message(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(_) => {
+            let full = e.to_string();
+            let first = full.lines().next().unwrap_or("").trim().to_string();
+            if first.is_empty() {
+                msg
+            } else {
+                format!("{first}: {msg}")
+            }
+        }
+        None => msg,
+    }
+}
