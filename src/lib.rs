@@ -10,6 +10,8 @@ pub mod frame;
 pub mod image;
 #[cfg(feature = "runtime")]
 pub mod model;
+#[cfg(feature = "runtime")]
+pub mod pipeline;
 pub mod source;
 pub mod ssd;
 pub mod synth;

@@ -1,7 +1,10 @@
 //! Subcommands. Each lives in its own file with its arguments and its `run`.
 
+mod cameras;
 mod detect;
 mod info;
+mod record;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,11 +33,20 @@ pub enum Command {
     Detect(detect::Args),
     /// Print what a model carries: input, labels, priors, thresholds, provenance.
     Info(info::Args),
+    /// Run the detector on frames from a camera, files, a recording or synthetic scenes.
+    Run(run::Args),
+    /// List V4L2 cameras with their formats, frame sizes and frame rates.
+    Cameras(cameras::Args),
+    /// Record raw frames with their metadata, for `run --source replay:FILE`.
+    Record(record::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Info(args) => info::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Cameras(args) => cameras::run(args),
+        Command::Record(args) => record::run(args),
     }
 }

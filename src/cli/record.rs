@@ -1,0 +1,72 @@
+//! `ssd-edge record`: raw frames of a source, with their format, size and timestamp, into a
+//! file that `--source replay:FILE` plays back (format in `ssd_edge::source::replay`).
+
+use anyhow::Result;
+use ssd_edge::frame::PixelFormat;
+use ssd_edge::source::replay::Recorder;
+use ssd_edge::source::{self, SourceOptions, SourceSpec};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED].
+    #[arg(long)]
+    pub source: String,
+    /// Recording to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Stop after this many frames [default: 100 for synth, else until the source ends].
+    #[arg(long)]
+    pub frames: Option<u64>,
+    #[arg(long, value_parser = source::parse_size, value_name = "WxH")]
+    pub size: Option<(u32, u32)>,
+    #[arg(long)]
+    pub fps: Option<u32>,
+    #[arg(long, value_parser = source::parse_format)]
+    pub format: Option<PixelFormat>,
+    /// Longest wait for one frame, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub timeout: f64,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let spec: SourceSpec = args.source.parse()?;
+    let opts = SourceOptions {
+        size: args.size,
+        fps: args.fps,
+        format: args.format,
+    };
+    let timeout = super::run::seconds(args.timeout, "--timeout")?;
+    let mut src = source::open(&spec, &opts)?;
+    log::info!("recording {} to {}", src.describe(), args.out.display());
+    let limit = args
+        .frames
+        .or(matches!(spec, SourceSpec::Synth(_)).then_some(100));
+    let mut rec = Recorder::create(&args.out)?;
+    let (mut written, mut skipped) = (0u64, 0u64);
+    while limit.is_none_or(|n| written < n) {
+        match src.next_frame(timeout) {
+            Ok(Some(frame)) => {
+                rec.write(&frame)?;
+                written += 1;
+            }
+            Ok(None) => break,
+            // Recording is for field problems: keep going past what the run would skip.
+            Err(e) if e.is_skippable() || e.is_timeout() => {
+                skipped += 1;
+                log::warn!("{e}");
+            }
+            Err(e) => {
+                rec.finish()?;
+                return Err(e.into());
+            }
+        }
+    }
+    let frames = rec.finish()?;
+    log::info!(
+        "wrote {frames} frames to {} ({skipped} skipped)",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,254 @@
+//! Pixel readers for the raw formats cameras deliver: GREY, YUYV (4:2:2) and NV12 (4:2:0).
+//!
+//! Each reader borrows a frame's bytes and answers "what RGB is pixel (x, y)?" so the
+//! preprocessor can sample straight from the camera buffer into the model input without an
+//! intermediate RGB image.
+//!
+//! YUV is taken as BT.601 limited range (Y 16..235, UV 16..240): what UVC webcams and the Pi
+//! camera stack send for these formats. GREY is full-range luma.
+
+use super::formats::PixelReader;
+use crate::frame::PixelFormat;
+
+/// A frame whose bytes do not fit its declared format and size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error("empty {width}x{height} frame")]
+    Empty { width: u32, height: u32 },
+    #[error("{format:?} frame {width}x{height} needs {needed} bytes, got {got}")]
+    TooShort {
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        needed: usize,
+        got: usize,
+    },
+    #[error("{format:?} frame needs an even width and height, got {width}x{height}")]
+    OddSize {
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+    },
+}
+
+/// Bytes a tightly packed frame of this format occupies (None for MJPEG: variable).
+pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> Option<usize> {
+    let (w, h) = (width as usize, height as usize);
+    match format {
+        PixelFormat::Rgb24 | PixelFormat::Bgr24 => Some(w * h * 3),
+        PixelFormat::Grey => Some(w * h),
+        PixelFormat::Yuyv => Some(w * h * 2),
+        PixelFormat::Nv12 => Some(w * h + w * h / 2),
+        PixelFormat::Mjpg => None,
+    }
+}
+
+fn check(
+    format: PixelFormat,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    even: bool,
+) -> Result<(), LayoutError> {
+    if width == 0 || height == 0 {
+        return Err(LayoutError::Empty { width, height });
+    }
+    if even && (width % 2 != 0 || (format == PixelFormat::Nv12 && height % 2 != 0)) {
+        return Err(LayoutError::OddSize {
+            format,
+            width,
+            height,
+        });
+    }
+    let needed = frame_len(format, width, height).unwrap_or(0);
+    if data.len() < needed {
+        return Err(LayoutError::TooShort {
+            format,
+            width,
+            height,
+            needed,
+            got: data.len(),
+        });
+    }
+    Ok(())
+}
+
+impl From<LayoutError> for super::formats::FormatError {
+    fn from(e: LayoutError) -> Self {
+        use super::formats::FormatError;
+        match e {
+            LayoutError::Empty { width, height } => FormatError::Empty { width, height },
+            LayoutError::TooShort {
+                format,
+                width,
+                height,
+                needed,
+                got,
+            } => FormatError::TooShort {
+                format,
+                width,
+                height,
+                expected: needed,
+                got,
+            },
+            e @ LayoutError::OddSize { format, .. } => FormatError::Decode {
+                format,
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+/// BT.601 limited-range YUV to RGB in 8.8 fixed point (the usual integer form of the matrix).
+#[inline(always)]
+pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (y as i32 - 16) * 298;
+    let d = u as i32 - 128;
+    let e = v as i32 - 128;
+    let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+    [
+        clamp(c + 409 * e),
+        clamp(c - 100 * d - 208 * e),
+        clamp(c + 516 * d),
+    ]
+}
+
+/// 8-bit luma only.
+#[derive(Clone, Copy, Debug)]
+pub struct GreyReader<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+}
+
+impl<'a> GreyReader<'a> {
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
+        check(PixelFormat::Grey, data, width, height, false)?;
+        Ok(Self {
+            data,
+            width,
+            height,
+        })
+    }
+}
+
+impl PixelReader for GreyReader<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let g = self.data[y * self.width as usize + x];
+        [g, g, g]
+    }
+}
+
+/// Packed 4:2:2, bytes Y0 U Y1 V: two pixels share one U and one V.
+#[derive(Clone, Copy, Debug)]
+pub struct YuyvReader<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+}
+
+impl<'a> YuyvReader<'a> {
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
+        check(PixelFormat::Yuyv, data, width, height, true)?;
+        Ok(Self {
+            data,
+            width,
+            height,
+        })
+    }
+}
+
+impl PixelReader for YuyvReader<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let pair = y * self.width as usize * 2 + (x & !1) * 2;
+        let luma = self.data[pair + (x & 1) * 2];
+        yuv_to_rgb(luma, self.data[pair + 1], self.data[pair + 3])
+    }
+}
+
+/// Planar Y, then one interleaved U V plane at half resolution in both directions.
+#[derive(Clone, Copy, Debug)]
+pub struct Nv12Reader<'a> {
+    luma: &'a [u8],
+    chroma: &'a [u8],
+    width: u32,
+    height: u32,
+}
+
+impl<'a> Nv12Reader<'a> {
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
+        check(PixelFormat::Nv12, data, width, height, true)?;
+        let (luma, chroma) = data.split_at(width as usize * height as usize);
+        Ok(Self {
+            luma,
+            chroma,
+            width,
+            height,
+        })
+    }
+}
+
+impl PixelReader for Nv12Reader<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let w = self.width as usize;
+        let uv = (y / 2) * w + (x & !1);
+        yuv_to_rgb(self.luma[y * w + x], self.chroma[uv], self.chroma[uv + 1])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limited_range_extremes() {
+        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
+        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
+        // Pure red in BT.601 limited range is about (81, 90, 240).
+        let [r, g, b] = yuv_to_rgb(81, 90, 240);
+        assert!(r > 250 && g < 5 && b < 5, "{r} {g} {b}");
+    }
+
+    #[test]
+    fn short_buffers_are_rejected() {
+        assert!(matches!(
+            YuyvReader::new(&[0; 10], 4, 2),
+            Err(LayoutError::TooShort { needed: 16, .. })
+        ));
+        assert!(matches!(
+            Nv12Reader::new(&[0; 12], 3, 2),
+            Err(LayoutError::OddSize { .. })
+        ));
+        assert!(GreyReader::new(&[0; 8], 4, 2).is_ok());
+    }
+
+    #[test]
+    fn yuyv_pairs_share_chroma() {
+        // Two pixels: Y0=16 (black), Y1=235 (white), neutral chroma.
+        let data = [16, 128, 235, 128];
+        let r = YuyvReader::new(&data, 2, 1).unwrap();
+        assert_eq!(r.rgb(0, 0), [0, 0, 0]);
+        assert_eq!(r.rgb(1, 0), [255, 255, 255]);
+    }
+}
