@@ -1,0 +1,374 @@
+//! ONNX export: the graph is built from the same `NetSpec` as the tch module and takes its
+//! weights from the VarStore by name. Batch norm is folded into the preceding convolution
+//! (inference form), heads are permuted to NHWC and flattened exactly as `SsdNet::forward_t`,
+//! and the model metadata (`ssd_edge::model::ModelMeta`) goes into metadata_props.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ssd_edge::model::onnx_builder::{ConvParams, Dim, GraphBuilder, ModelBuilder, PoolParams};
+use ssd_edge::model::ModelMeta;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use crate::net::spec::{Conv, Layer, BN_EPS};
+use crate::net::NetSpec;
+
+pub const INPUT_NAME: &str = "input";
+pub const LOC_NAME: &str = "loc";
+pub const CONF_NAME: &str = "conf";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("weights: tensor `{0}` is missing from the checkpoint")]
+    Missing(String),
+    #[error("weights: tensor `{name}` has {got} values, the network needs {want}")]
+    Size {
+        name: String,
+        got: usize,
+        want: usize,
+    },
+    #[error("metadata: {0}")]
+    Meta(String),
+    #[error("writing {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+struct Weights(HashMap<String, Tensor>);
+
+impl Weights {
+    fn get(&self, name: &str, want: usize) -> Result<Vec<f32>, ExportError> {
+        let t = self
+            .0
+            .get(name)
+            .ok_or_else(|| ExportError::Missing(name.to_string()))?;
+        let t = t
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view([-1]);
+        let v = Vec::<f32>::try_from(&t).map_err(|_| ExportError::Missing(name.to_string()))?;
+        if v.len() != want {
+            return Err(ExportError::Size {
+                name: name.to_string(),
+                got: v.len(),
+                want,
+            });
+        }
+        Ok(v)
+    }
+}
+
+fn conv_params(c: &Conv) -> ConvParams {
+    ConvParams::same(c.kernel as i64)
+        .stride(c.stride as i64)
+        .pad(c.pad as i64)
+        .dilation(c.dilation as i64)
+        .groups(c.groups as i64)
+}
+
+/// Writes a convolution, folding a following batch norm (`bn` = its parameter prefix).
+fn emit_conv(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    x: &str,
+    c: &Conv,
+    bn: Option<&str>,
+) -> Result<String, ExportError> {
+    let per_out = c.c_in / c.groups * c.kernel * c.kernel;
+    let mut weight = w.get(&format!("{}.weight", c.name), c.c_out * per_out)?;
+    let mut bias = if c.bias {
+        w.get(&format!("{}.bias", c.name), c.c_out)?
+    } else {
+        vec![0.0; c.c_out]
+    };
+    if let Some(bn) = bn {
+        let gamma = w.get(&format!("{bn}.weight"), c.c_out)?;
+        let beta = w.get(&format!("{bn}.bias"), c.c_out)?;
+        let mean = w.get(&format!("{bn}.running_mean"), c.c_out)?;
+        let var = w.get(&format!("{bn}.running_var"), c.c_out)?;
+        for o in 0..c.c_out {
+            // Same arithmetic order as libtorch's inference batch norm, in f64 to keep the
+            // folded weights within float rounding of the unfolded network.
+            let inv = (gamma[o] as f64 / (var[o] as f64 + BN_EPS).sqrt()) as f32;
+            for v in &mut weight[o * per_out..(o + 1) * per_out] {
+                *v *= inv;
+            }
+            bias[o] = (bias[o] - mean[o]) * inv + beta[o];
+        }
+    }
+    let wn = g.initializer_f32(
+        &format!("{}.weight", c.name),
+        &[
+            c.c_out as i64,
+            (c.c_in / c.groups) as i64,
+            c.kernel as i64,
+            c.kernel as i64,
+        ],
+        &weight,
+    );
+    let bn_name = g.initializer_f32(&format!("{}.bias", c.name), &[c.c_out as i64], &bias);
+    Ok(g.conv(x, &wn, Some(&bn_name), &conv_params(c)))
+}
+
+/// The ONNX `ModelProto` bytes for `spec` with the weights in `vs`. Outputs `loc` [1,P,4] and
+/// `conf` [1,P,C] (logits, `meta.conf_kind` must say so).
+pub fn build_onnx(spec: &NetSpec, vs: &VarStore, meta: &ModelMeta) -> Result<Vec<u8>, ExportError> {
+    check_meta(spec, meta)?;
+    let w = Weights(vs.variables());
+    let s = spec.input_size as i64;
+    let mut g = GraphBuilder::new(&format!("ssd-{}", spec.arch));
+    let mut x = g.input_f32(
+        INPUT_NAME,
+        &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)],
+    );
+    let mut sources = Vec::new();
+    let mut i = 0;
+    while i < spec.layers.len() {
+        match &spec.layers[i] {
+            Layer::Conv(c) => {
+                let bn = match spec.layers.get(i + 1) {
+                    Some(Layer::BatchNorm { name, .. }) => {
+                        i += 1;
+                        Some(name.as_str())
+                    }
+                    _ => None,
+                };
+                x = emit_conv(&mut g, &w, &x, c, bn)?;
+            }
+            Layer::BatchNorm { name, channels } => {
+                // Not after a conv (no config does this): emit it as an op.
+                let n = *channels;
+                let sc = g.initializer_f32(
+                    &format!("{name}.weight"),
+                    &[n as i64],
+                    &w.get(&format!("{name}.weight"), n)?,
+                );
+                let b = g.initializer_f32(
+                    &format!("{name}.bias"),
+                    &[n as i64],
+                    &w.get(&format!("{name}.bias"), n)?,
+                );
+                let m = g.initializer_f32(
+                    &format!("{name}.running_mean"),
+                    &[n as i64],
+                    &w.get(&format!("{name}.running_mean"), n)?,
+                );
+                let v = g.initializer_f32(
+                    &format!("{name}.running_var"),
+                    &[n as i64],
+                    &w.get(&format!("{name}.running_var"), n)?,
+                );
+                x = g.batch_norm(&x, &sc, &b, &m, &v, BN_EPS as f32);
+            }
+            Layer::Relu => x = g.relu(&x),
+            Layer::MaxPool {
+                kernel,
+                stride,
+                pad,
+                ceil,
+            } => {
+                let mut p = PoolParams::new(*kernel as i64, *stride as i64).pad(*pad as i64);
+                if *ceil {
+                    p = p.ceil();
+                }
+                x = g.max_pool(&x, &p);
+            }
+            Layer::Source { l2norm: None } => sources.push(x.clone()),
+            Layer::Source { l2norm: Some(l2) } => {
+                // x / (sqrt(sum_c x^2) + eps) * weight, as ssd.pytorch's L2Norm.
+                let sq = g.mul(&x, &x);
+                let sum = g.reduce_sum(&sq, &[1], true);
+                let norm = g.sqrt(&sum);
+                let eps = g.scalar_f32("l2norm_eps", l2.eps);
+                let norm = g.add(&norm, &eps);
+                let xn = g.div(&x, &norm);
+                let scale = w.get(&format!("{}.weight", l2.name), l2.channels)?;
+                let sc = g.initializer_f32(
+                    &format!("{}.weight", l2.name),
+                    &[1, l2.channels as i64, 1, 1],
+                    &scale,
+                );
+                sources.push(g.mul(&xn, &sc));
+            }
+        }
+        i += 1;
+    }
+    let c = spec.num_classes as i64;
+    let mut locs = Vec::new();
+    let mut confs = Vec::new();
+    for (src, head) in sources.iter().zip(&spec.heads) {
+        let l = emit_conv(&mut g, &w, src, &head.loc, None)?;
+        let l = g.transpose(&l, &[0, 2, 3, 1]);
+        locs.push(g.reshape(&l, &[1, -1, 4]));
+        let cf = emit_conv(&mut g, &w, src, &head.conf, None)?;
+        let cf = g.transpose(&cf, &[0, 2, 3, 1]);
+        confs.push(g.reshape(&cf, &[1, -1, c]));
+    }
+    let p = spec.num_priors() as i64;
+    let lrefs: Vec<&str> = locs.iter().map(String::as_str).collect();
+    g.concat(&lrefs, 1);
+    g.rename_last_output(LOC_NAME);
+    let crefs: Vec<&str> = confs.iter().map(String::as_str).collect();
+    g.concat(&crefs, 1);
+    g.rename_last_output(CONF_NAME);
+    g.output_f32(LOC_NAME, &[Dim::Fixed(1), Dim::Fixed(p), Dim::Fixed(4)]);
+    g.output_f32(CONF_NAME, &[Dim::Fixed(1), Dim::Fixed(p), Dim::Fixed(c)]);
+    let model = ModelBuilder::new(g.build())
+        .producer("ssd-train", env!("CARGO_PKG_VERSION"))
+        .doc(&format!("SSD {} exported by ssd-train", spec.arch))
+        .metadata(meta.to_metadata_props());
+    Ok(model.encode())
+}
+
+fn check_meta(spec: &NetSpec, meta: &ModelMeta) -> Result<(), ExportError> {
+    let bad = |m: String| Err(ExportError::Meta(m));
+    if meta.labels.len() != spec.num_classes {
+        return bad(format!(
+            "{} labels for a {}-class network",
+            meta.labels.len(),
+            spec.num_classes
+        ));
+    }
+    if meta.priors != spec.priors {
+        return bad("prior configuration differs from the network's".into());
+    }
+    if meta.input.width as usize != spec.input_size || meta.input.height as usize != spec.input_size
+    {
+        return bad(format!(
+            "input {}x{} for a {}x{} network",
+            meta.input.width, meta.input.height, spec.input_size, spec.input_size
+        ));
+    }
+    if meta.conf_kind != ssd_edge::ssd::ConfKind::Logits {
+        return bad("the exported conf output is logits; conf_kind must be logits".into());
+    }
+    meta.validate()
+        .map_err(|e| ExportError::Meta(e.to_string()))
+}
+
+pub fn export(
+    spec: &NetSpec,
+    vs: &VarStore,
+    meta: &ModelMeta,
+    path: &Path,
+) -> Result<(), ExportError> {
+    let bytes = build_onnx(spec, vs, meta)?;
+    std::fs::write(path, bytes).map_err(|source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The metadata of a network exported by `build_onnx`: labels are `background` + the
+/// class names, outputs named `loc` / `conf` (logits), decoder settings at their defaults.
+pub fn meta_for(
+    spec: &NetSpec,
+    class_names: &[String],
+    input: ssd_edge::model::InputSpec,
+    provenance: ssd_edge::model::Provenance,
+) -> ModelMeta {
+    let mut labels = vec!["background".to_string()];
+    labels.extend(class_names.iter().cloned());
+    ModelMeta {
+        schema_version: ssd_edge::model::meta::SCHEMA_VERSION,
+        architecture: format!("ssd300-{}", spec.arch),
+        labels,
+        input,
+        priors: spec.priors.clone(),
+        variances: Default::default(),
+        conf_kind: ssd_edge::ssd::ConfKind::Logits,
+        outputs: ssd_edge::model::OutputNames {
+            loc: Some(LOC_NAME.into()),
+            conf: Some(CONF_NAME.into()),
+        },
+        nms: Default::default(),
+        detection_threshold: 0.5,
+        provenance,
+    }
+}
+
+/// Exports a training checkpoint (`<stem>.safetensors` + `<stem>.json`). `provenance` is
+/// completed from the checkpoint: data set note, best mAP, date and git revision if unset.
+pub fn export_checkpoint(
+    checkpoint: &Path,
+    out: &Path,
+    mut provenance: ssd_edge::model::Provenance,
+) -> Result<ModelMeta, crate::trainer::TrainError> {
+    use crate::trainer::{checkpoint as ckpt, TrainError, TrainState};
+    let state = TrainState::load(checkpoint)?;
+    let spec = state.spec()?;
+    let mut vs = VarStore::new(Device::Cpu);
+    let _net = crate::net::SsdNet::new(&vs.root(), &spec)?;
+    crate::net::load_weights(&mut vs, &ckpt::weights_path(checkpoint))?;
+    if provenance.dataset.is_none() {
+        provenance.dataset = state.notes.get("dataset").cloned();
+    }
+    if let Some(m) = state.best_map {
+        provenance.metrics.entry("voc07_map".into()).or_insert(m);
+    }
+    provenance.date.get_or_insert_with(utc_now);
+    if provenance.git_revision.is_none() {
+        provenance.git_revision = git_revision();
+    }
+    if provenance.notes.is_none() {
+        provenance.notes = Some(format!(
+            "{} epochs, {} steps; training command: {}",
+            state.epoch,
+            state.step,
+            state
+                .notes
+                .get("command")
+                .map(String::as_str)
+                .unwrap_or("unknown")
+        ));
+    }
+    let meta = meta_for(&spec, &state.class_names, state.input.clone(), provenance);
+    export(&spec, &vs, &meta, out).map_err(|e| TrainError::Checkpoint {
+        path: checkpoint.to_path_buf(),
+        msg: format!("export to {}: {e}", out.display()),
+    })?;
+    Ok(meta)
+}
+
+/// ISO 8601 UTC time without a date crate (civil-from-days, Howard Hinnant's algorithm).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The current git revision (with `-dirty` when the tree has changes), if git is there.
+pub fn git_revision() -> Option<String> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let rev = run(&["rev-parse", "--short=12", "HEAD"])?;
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{rev}-dirty") } else { rev })
+}

@@ -1,0 +1,144 @@
+//! Speed of a configuration on this machine: tch forward (batch 1) and training images/s,
+//! and the exported float ONNX forward in tract (what the board runs). The PyTorch side of
+//! the comparison is `train/scripts/bench_torch.py`, fed the same `NetSpec` as JSON.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use super::{Decay, HostBatch, LrSchedule, OptimConfig, TrainError, Trainer};
+use crate::net::NetSpec;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub arch: String,
+    pub threads: i32,
+    pub gmacs: f64,
+    pub params_m: f64,
+    pub forward_ms: f64,
+    pub batch: usize,
+    pub train_images_per_s: f64,
+    pub tract_forward_ms: Option<f64>,
+}
+
+pub struct BenchOptions {
+    pub threads: i32,
+    pub batch: usize,
+    pub steps: usize,
+    pub forwards: usize,
+    pub tract: bool,
+}
+
+fn random_batch(spec: &NetSpec, batch: usize) -> HostBatch {
+    let s = spec.input_size as i64;
+    let p = spec.num_priors() as i64;
+    let b = batch as i64;
+    let images = Tensor::randn([b, 3, s, s], (Kind::Float, Device::Cpu));
+    let loc_t = Tensor::randn([b, p, 4], (Kind::Float, Device::Cpu)) * 0.5;
+    // About 1% positives, as matched SSD targets have.
+    let cls = Tensor::randint(spec.num_classes as i64, [b, p], (Kind::Int64, Device::Cpu));
+    let keep = Tensor::rand([b, p], (Kind::Float, Device::Cpu)).lt(0.01);
+    let conf_t = cls * keep.to_kind(Kind::Int64);
+    let v = |t: Tensor| Vec::<f32>::try_from(t.reshape([-1])).expect("f32 tensor");
+    HostBatch {
+        images: v(images),
+        loc_t: v(loc_t),
+        conf_t: Vec::<i64>::try_from(conf_t.reshape([-1])).expect("i64 tensor"),
+        batch,
+    }
+}
+
+pub fn run(spec: &NetSpec, opts: &BenchOptions) -> Result<BenchReport, TrainError> {
+    tch::set_num_threads(opts.threads);
+    tch::manual_seed(0);
+    let optim = OptimConfig {
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        schedule: LrSchedule {
+            base_lr: 1e-4,
+            warmup_steps: 0,
+            warmup_factor: 1.0,
+            total_steps: 1,
+            decay: Decay::Cosine { min_factor: 1.0 },
+        },
+    };
+    let names = (1..spec.num_classes).map(|i| format!("class{i}")).collect();
+    let input = ssd_edge::model::InputSpec::imagenet_rgb(spec.input_size as u32);
+    let mut trainer = Trainer::new(spec.clone(), optim, names, input, Device::Cpu)?;
+    let s = spec.input_size;
+    let x: Vec<f32> = Tensor::randn([1, 3, s as i64, s as i64], (Kind::Float, Device::Cpu))
+        .reshape([-1])
+        .try_into()?;
+    trainer.predict(&x, 1)?; // warm-up
+    let t = Instant::now();
+    for _ in 0..opts.forwards {
+        trainer.predict(&x, 1)?;
+    }
+    let forward_ms = t.elapsed().as_secs_f64() * 1e3 / opts.forwards.max(1) as f64;
+
+    let batch = random_batch(spec, opts.batch);
+    trainer.step(&batch)?; // warm-up
+    let t = Instant::now();
+    for _ in 0..opts.steps {
+        trainer.step(&batch)?;
+    }
+    let train_images_per_s = (opts.batch * opts.steps) as f64 / t.elapsed().as_secs_f64();
+
+    let tract_forward_ms = if opts.tract {
+        Some(tract_forward_ms(spec, &trainer, opts.forwards)?)
+    } else {
+        None
+    };
+    Ok(BenchReport {
+        arch: spec.arch.clone(),
+        threads: opts.threads,
+        gmacs: spec.macs() as f64 / 1e9,
+        params_m: spec.num_params() as f64 / 1e6,
+        forward_ms,
+        batch: opts.batch,
+        train_images_per_s,
+        tract_forward_ms,
+    })
+}
+
+/// Exports the (trained-for-a-few-steps) weights and times tract's optimised plan, batch 1.
+fn tract_forward_ms(spec: &NetSpec, trainer: &Trainer, runs: usize) -> Result<f64, TrainError> {
+    use tract_onnx::prelude::*;
+    let dir = std::env::temp_dir().join(format!("ssd-train-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    let path = dir.join("bench.onnx");
+    let meta = crate::export::meta_for(
+        spec,
+        &trainer.state.class_names,
+        trainer.state.input.clone(),
+        Default::default(),
+    );
+    crate::export::export(spec, &trainer.vs, &meta, &path)
+        .map_err(|e| TrainError::Eval(e.to_string()))?;
+    let terr = |e: TractError| TrainError::Eval(format!("tract: {e:#}"));
+    let plan = tract_onnx::onnx()
+        .model_for_path(&path)
+        .map_err(terr)?
+        .into_optimized()
+        .map_err(terr)?
+        .into_runnable()
+        .map_err(terr)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = spec.input_size;
+    let input: tract_onnx::prelude::Tensor =
+        tract_ndarray::Array4::<f32>::from_elem((1, 3, s, s), 0.5).into();
+    let mut state = TypedSimpleState::new(&plan).map_err(terr)?;
+    state.run(tvec!(input.clone().into())).map_err(terr)?;
+    let t = Instant::now();
+    for _ in 0..runs.max(1) {
+        state.run(tvec!(input.clone().into())).map_err(terr)?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1e3 / runs.max(1) as f64)
+}
+
+pub fn write_spec(spec: &NetSpec, path: &Path) -> Result<(), TrainError> {
+    let json = serde_json::to_string_pretty(spec).expect("spec serialises");
+    std::fs::write(path, json).map_err(|e| TrainError::io(path, e))
+}

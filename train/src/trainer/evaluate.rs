@@ -1,0 +1,52 @@
+//! mAP of the network being trained: each validation image resized and normalised as the
+//! loader does (no augmentation), forward in inference mode, decoded with the board's
+//! decoder (`ssd_edge::ssd::Decoder`), scored by `crate::eval`.
+
+use ssd_edge::ssd::{ConfKind, Decoder, Detections, NmsConfig, Variances};
+use ssd_edge::synth::Rng;
+
+use super::{TrainError, Trainer};
+use crate::data::augment::{prepare, Normalize};
+use crate::data::Dataset;
+use crate::eval::{evaluate_detector, EvalReport, ScoredBox};
+
+pub fn evaluate(
+    trainer: &Trainer,
+    data: &dyn Dataset,
+    norm: &Normalize,
+) -> Result<EvalReport, TrainError> {
+    let spec = &trainer.spec;
+    if data.class_names().len() + 1 != spec.num_classes {
+        return Err(TrainError::Eval(format!(
+            "validation set has {} classes, the network {} (with background)",
+            data.class_names().len(),
+            spec.num_classes
+        )));
+    }
+    let s = spec.input_size;
+    let mut decoder = Decoder::new(
+        spec.priors.generate(),
+        spec.num_classes,
+        Variances::default(),
+        NmsConfig::default(),
+    );
+    let mut buf = vec![0f32; 3 * s * s];
+    let mut dets = Detections::new();
+    let mut rng = Rng::new(0);
+    evaluate_detector(data, |_, sample| {
+        prepare(sample, None, norm, s, &mut rng, &mut buf).map_err(|e| e.to_string())?;
+        let (loc, conf) = trainer.predict(&buf, 1).map_err(|e| e.to_string())?;
+        decoder
+            .decode(&loc, &conf, ConfKind::Logits, &mut dets)
+            .map_err(|e| e.to_string())?;
+        Ok(dets
+            .iter()
+            .map(|d| ScoredBox {
+                class_id: d.class_id as usize - 1,
+                score: d.score,
+                bbox: d.bbox,
+            })
+            .collect())
+    })
+    .map_err(|e| TrainError::Eval(e.to_string()))
+}
