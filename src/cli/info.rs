@@ -3,8 +3,8 @@
 
 use super::detect::load_detector;
 use anyhow::Result;
-use ssd_edge::model::{Detector, MetaOrigin};
-use ssd_edge::ssd::PriorScales;
+use ssd_edge::model::{ChannelOrder, Detector, MetaOrigin};
+use ssd_edge::ssd::{ConfKind, PriorScales};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,11 +84,14 @@ fn render(d: &Detector) -> String {
     let i = &m.input;
     let _ = writeln!(
         o,
-        "input:         `{}` 1x3x{}x{} f32, {:?} order, value = (pixel * {} - mean) / std, mean [{}], std [{}]",
+        "input:         `{}` 1x3x{}x{} f32, {} order, value = (pixel * {} - mean) / std, mean [{}], std [{}]",
         s.input,
         i.height,
         i.width,
-        i.channel_order,
+        match i.channel_order {
+            ChannelOrder::Rgb => "RGB",
+            ChannelOrder::Bgr => "BGR",
+        },
         i.scale,
         list(&i.mean),
         list(&i.std)
@@ -148,13 +151,16 @@ fn render(d: &Detector) -> String {
     );
     let _ = writeln!(
         o,
-        "outputs:       loc `{}` [1,{},4], conf `{}` [1,{},{}] ({:?})",
+        "outputs:       loc `{}` [1,{},4], conf `{}` [1,{},{}] ({})",
         s.loc_output,
         p.num_priors(),
         s.conf_output,
         p.num_priors(),
         m.labels.len(),
-        m.conf_kind
+        match m.conf_kind {
+            ConfKind::Logits => "logits",
+            ConfKind::Scores => "scores",
+        }
     );
     let n = &m.nms;
     let _ = writeln!(
