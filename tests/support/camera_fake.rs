@@ -16,7 +16,8 @@ pub fn fakecam_lib() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakecam/fakecam.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("libfakecam-{}.so", std::process::id()));
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("libfakecam-{}.so", std::process::id()));
         let status = Command::new("cc")
             .args(["-shared", "-fPIC", "-O1", "-Wall", "-o"])
             .arg(&out)
@@ -29,14 +30,14 @@ pub fn fakecam_lib() -> &'static Path {
     })
 }
 
-/// Red square in cell (row 1, col 1) and green square in cell (0, 2) of the tiny model's 3x3
+/// Red cell (row 1, col 1) and green cell (0, 2) of the tiny model's 3x3
 /// grid, on grey: the tiny model finds exactly these two.
 pub fn pattern(w: u32, h: u32) -> RgbImage {
     let (cw, ch) = (w / 3, h / 3);
     let mut img = RgbImage::from_pixel(w, h, image::Rgb([128, 128, 128]));
     let mut fill = |col: u32, row: u32, c: [u8; 3]| {
-        for y in row * ch + ch / 8..(row + 1) * ch - ch / 8 {
-            for x in col * cw + cw / 8..(col + 1) * cw - cw / 8 {
+        for y in row * ch..(row + 1) * ch {
+            for x in col * cw..(col + 1) * cw {
                 img.put_pixel(x, y, image::Rgb(c));
             }
         }
@@ -76,7 +77,9 @@ pub fn encode(img: &RgbImage, fourcc: &str) -> Vec<u8> {
     let mut out = Vec::new();
     match fourcc {
         "RGB3" => out.extend_from_slice(img.as_raw()),
-        "BGR3" => img.pixels().for_each(|p| out.extend_from_slice(&[p[2], p[1], p[0]])),
+        "BGR3" => img
+            .pixels()
+            .for_each(|p| out.extend_from_slice(&[p[2], p[1], p[0]])),
         "GREY" => img.pixels().for_each(|p| out.push(luma(p.0))),
         "YUYV" => {
             for y in 0..h {
@@ -152,7 +155,12 @@ impl FakeCam {
             ("FAKECAM_FRAMES".into(), frames_dir.display().to_string()),
             ("FAKECAM_LOG".into(), log.display().to_string()),
         ];
-        FakeCam { dir, path, log, env }
+        FakeCam {
+            dir,
+            path,
+            log,
+            env,
+        }
     }
 
     pub fn set(mut self, key: &str, value: &str) -> Self {
@@ -204,15 +212,19 @@ pub fn parse_run(o: &Output) -> (Vec<serde_json::Value>, serde_json::Value) {
     let mut frames = Vec::new();
     let mut summary = serde_json::Value::Null;
     for line in text.lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}\nstderr:\n{}", stderr(o)));
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}\nstderr:\n{}", stderr(o)));
         if let Some(s) = v.get("summary") {
             summary = s.clone();
         } else {
             frames.push(v);
         }
     }
-    assert!(!summary.is_null(), "no summary line; stderr:\n{}", stderr(o));
+    assert!(
+        !summary.is_null(),
+        "no summary line; stderr:\n{}",
+        stderr(o)
+    );
     (frames, summary)
 }
 
@@ -234,8 +246,16 @@ pub fn detections(frame: &serde_json::Value) -> Vec<(String, [f32; 4])> {
         .expect("detections array")
         .iter()
         .map(|d| {
-            let b: Vec<f32> = d["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-            (d["label"].as_str().unwrap().to_string(), [b[0], b[1], b[2], b[3]])
+            let b: Vec<f32> = d["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            (
+                d["label"].as_str().unwrap().to_string(),
+                [b[0], b[1], b[2], b[3]],
+            )
         })
         .collect()
 }
