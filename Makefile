@@ -36,15 +36,45 @@ deps-rust:
 	done
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-deps-venv: $(VENV)/.installed
+# The stamp names the package list, so adding a package reinstalls (pip skips what is there).
+VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_PACKAGES)' | md5sum | cut -c1-8)
+deps-venv: $(VENV_STAMP)
 
-$(VENV)/.installed:
-	python3 -m venv $(VENV)
+$(VENV_STAMP):
+	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
 	touch $@
 
 build: deps-apt
 	cargo build --bin ssd-edge
+
+# The shipped int8 model over the built-in synthetic camera: prints a JSON line per frame and a
+# summary with precision/recall against the scene's ground truth.
+RUN_ARGS ?= --source synth:7 --frames 60
+run: deps-apt
+	cargo run --bin ssd-edge -- run $(RUN_ARGS)
+
+# ---- The shipped models (models/README.md is the model card) --------------------------------
+# Reproducible from seeds on CPU; see models/README.md for the time it takes.
+MODEL_ARCH    ?= mobile@0.25
+MODEL_EPOCHS  ?= 8
+MODEL_SCENES  ?= 1000
+MODEL_DIR     ?= $(CACHE)/model-build
+TRAIN         := $(CARGO_TARGET_DIR)/debug/ssd-train
+.PHONY: model
+model: deps-apt deps-venv
+	cargo build -p ssd-train --bin ssd-train
+	cargo build --bin ssd-edge
+	$(TRAIN) train --arch $(MODEL_ARCH) --synth $(MODEL_SCENES) --val-synth 150 --data-seed 1 \
+	  --seed 1 --epochs $(MODEL_EPOCHS) --batch 16 --lr 0.005 --warmup 60 --schedule cosine \
+	  --threads 2 --workers 2 --quiet --out $(MODEL_DIR)/run
+	$(TRAIN) synth --out $(MODEL_DIR)/calib --count 200 --seed 7 --split 1,0
+	$(TRAIN) synth --out $(MODEL_DIR)/heldout --count 500 --seed 99 --split 0,0
+	$(TRAIN) export --checkpoint $(MODEL_DIR)/run/best --out models/default-float.onnx
+	$(TRAIN) quantize --model models/default-float.onnx --calib $(MODEL_DIR)/calib/JPEGImages \
+	  --auto --out models/default.onnx
+	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
+	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 
 test: setup test-edge test-train test-cross
 
