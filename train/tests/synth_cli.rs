@@ -45,7 +45,7 @@ fn synth_sequence_writes_frames_tracks_and_counts() {
             "synth",
             "--sequence",
             "--count",
-            "120",
+            "50",
             "--seed",
             "9",
             "--size",
@@ -62,7 +62,7 @@ fn synth_sequence_writes_frames_tracks_and_counts() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(dir.path().join("frames/000119.png").exists());
+    assert!(dir.path().join("frames/000049.png").exists());
     let counts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("counts.json")).unwrap())
             .unwrap();
@@ -74,7 +74,7 @@ fn synth_sequence_writes_frames_tracks_and_counts() {
         9,
     );
     let mut img = image::RgbImage::new(1, 1);
-    for _ in 0..120 {
+    for _ in 0..50 {
         seq.next_frame(&mut img);
     }
     for (k, name) in CLASS_NAMES.iter().enumerate() {
@@ -85,7 +85,7 @@ fn synth_sequence_writes_frames_tracks_and_counts() {
     let total: u32 = seq.counts().iter().map(|c| c[0] + c[1]).sum();
     assert_eq!(crossings.lines().count() as u32, total + 1);
     let tracks = std::fs::read_to_string(dir.path().join("tracks.csv")).unwrap();
-    assert!(tracks.lines().count() > 120);
+    assert!(tracks.lines().count() > 50);
 }
 
 #[test]
