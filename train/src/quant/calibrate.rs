@@ -87,7 +87,8 @@ pub fn load_input(path: &Path, input: &super::InputSpec) -> Result<Tensor, Quant
     let img = image::open(path)
         .map_err(|e| QuantError::CalibImage(path.to_path_buf(), e.to_string()))?
         .to_rgb8();
-    Ok(super::preprocess::to_tensor(&img, input))
+    super::preprocess::to_tensor(&img, input)
+        .map_err(|e| QuantError::CalibImage(path.to_path_buf(), e))
 }
 
 /// Calibration result: a range per tensor, each tensor's shape, and the activations of the

@@ -365,7 +365,7 @@ pub fn plain_net300() -> ModelProto {
         }
         cin = *cout;
     }
-    let c = b.conv("conf", &x, cin, 4, 3, 1, false);
+    let c = b.conv("head", &x, cin, 4, 3, 1, false);
     let c = b.flatten_head(&c, 4);
     b.concat(&[c], "conf");
     b.finish(300, vec![("conf", vec![1, 75 * 75, 4])])

@@ -1,28 +1,39 @@
-//! Image -> model input for calibration and the accuracy check.
-//!
-//! Must match the board's preprocessing (`ssd_edge::image::preprocess`): bilinear resize to
-//! the model's input size, `(pixel * scale - mean[c]) / std[c]` in the model's channel order,
-//! NCHW. Calibrating on differently preprocessed data would calibrate the wrong ranges.
+//! Image -> model input for calibration and the accuracy check, through the board's own
+//! preprocessing (`ssd_edge::image::Preprocessor`: bilinear resize with half-pixel centres,
+//! `(pixel * scale - mean[c]) / std[c]` in the model's channel order, NCHW). Calibrating on
+//! differently preprocessed pixels would calibrate the wrong ranges.
 
 use super::InputSpec;
+use ssd_edge::frame::{Frame, PixelFormat};
+use ssd_edge::image::preprocess::{self as board, Preprocessor};
 use tract_onnx::prelude::*;
 
-pub fn to_tensor(img: &image::RgbImage, input: &InputSpec) -> Tensor {
-    let (w, h) = (input.width, input.height);
-    let resized;
-    let img = if img.dimensions() == (w, h) {
-        img
-    } else {
-        resized = image::imageops::resize(img, w, h, image::imageops::FilterType::Triangle);
-        &resized
-    };
-    let plane = (w * h) as usize;
-    let mut data = vec![0f32; 3 * plane];
-    let order: [usize; 3] = if input.bgr { [2, 1, 0] } else { [0, 1, 2] };
-    for (i, px) in img.pixels().enumerate() {
-        for (c, &src) in order.iter().enumerate() {
-            data[c * plane + i] = (px.0[src] as f32 * input.scale - input.mean[c]) / input.std[c];
-        }
+pub fn board_spec(input: &InputSpec) -> board::InputSpec {
+    board::InputSpec {
+        width: input.width,
+        height: input.height,
+        channel_order: if input.bgr {
+            board::ChannelOrder::Bgr
+        } else {
+            board::ChannelOrder::Rgb
+        },
+        mean: input.mean,
+        std: input.std,
+        scale: input.scale,
     }
-    Tensor::from_shape(&[1, 3, h as usize, w as usize], &data).expect("shape matches data")
+}
+
+pub fn to_tensor(img: &image::RgbImage, input: &InputSpec) -> Result<Tensor, String> {
+    let mut pre = Preprocessor::new(&board_spec(input));
+    let mut data = vec![0f32; pre.output_len()];
+    let frame = Frame {
+        data: img.as_raw(),
+        format: PixelFormat::Rgb24,
+        width: img.width(),
+        height: img.height(),
+        timestamp_us: 0,
+    };
+    pre.run(&frame, &mut data).map_err(|e| e.to_string())?;
+    Tensor::from_shape(&[1, 3, input.height as usize, input.width as usize], &data)
+        .map_err(|e| e.to_string())
 }

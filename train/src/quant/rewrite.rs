@@ -288,7 +288,8 @@ pub fn rewrite(
         .collect();
     let old_params: HashSet<String> = chosen
         .iter()
-        .flat_map(|s| model.graph.as_ref().unwrap().node[s.conv_index].input[1..].to_vec())
+        .flat_map(|s| std::iter::once(s.conv_index).chain(s.act_index))
+        .flat_map(|i| model.graph.as_ref().unwrap().node[i].input[1..].to_vec())
         .collect();
     graph
         .initializer
