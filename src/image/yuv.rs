@@ -53,7 +53,9 @@ fn check(
     if width == 0 || height == 0 {
         return Err(LayoutError::Empty { width, height });
     }
-    if even && (width % 2 != 0 || (format == PixelFormat::Nv12 && height % 2 != 0)) {
+    if even
+        && (!width.is_multiple_of(2) || (format == PixelFormat::Nv12 && !height.is_multiple_of(2)))
+    {
         return Err(LayoutError::OddSize {
             format,
             width,

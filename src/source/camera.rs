@@ -232,6 +232,10 @@ fn is_gone(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENODEV) | Some(libc::ENXIO))
 }
 
+/// Sort key of a candidate mode, smallest best: (not the asked format, not the asked size,
+/// area difference, slower than asked, preference rank).
+type RankKey = (u8, u8, u64, u8, usize);
+
 /// Picks format, size and rate: the user's format if the device has it, then a size as close
 /// as possible to the wanted one, then a rate at least the wanted one, then `PREFERENCE`.
 fn negotiate(dev: &Device, path: &Path, opts: &SourceOptions) -> Result<Negotiated, SourceError> {
@@ -268,7 +272,7 @@ fn negotiate(dev: &Device, path: &Path, opts: &SourceOptions) -> Result<Negotiat
     }
     let want = opts.size.unwrap_or(DEFAULT_SIZE);
     let want_fps = opts.fps.unwrap_or(DEFAULT_FPS);
-    let mut best: Option<((u8, u8, u64, u8, usize), Negotiated)> = None;
+    let mut best: Option<(RankKey, Negotiated)> = None;
     for &format in &readable {
         let code = FourCC::new(&fourcc(format));
         let sizes = dev.enum_framesizes(code).unwrap_or_default();

@@ -85,8 +85,8 @@ pub fn encode(img: &RgbImage, fourcc: &str) -> Vec<u8> {
             for y in 0..h {
                 for x in (0..w).step_by(2) {
                     let (a, b) = (rgb_to_yuv(px(x, y)), rgb_to_yuv(px(x + 1, y)));
-                    let u = ((a[1] as u32 + b[1] as u32 + 1) / 2) as u8;
-                    let v = ((a[2] as u32 + b[2] as u32 + 1) / 2) as u8;
+                    let u = (a[1] as u32 + b[1] as u32).div_ceil(2) as u8;
+                    let v = (a[2] as u32 + b[2] as u32).div_ceil(2) as u8;
                     out.extend_from_slice(&[a[0], u, b[0], v]);
                 }
             }
