@@ -434,13 +434,16 @@ impl GraphBuilder {
         self.op("Sqrt", &[x], vec![])
     }
 
-    /// ReduceSum over `axes` (opset 13: axes as an attribute).
+    /// ReduceSum over `axes`. From opset 13 on, ReduceSum takes its axes as a second (i64)
+    /// input, not an attribute (tract and onnxruntime ignore or reject the attribute form).
     pub fn reduce_sum(&mut self, x: &str, axes: &[i64], keepdims: bool) -> String {
-        let attrs = vec![
-            attr::ints("axes", axes),
-            attr::int("keepdims", keepdims as i64),
-        ];
-        self.op("ReduceSum", &[x], attrs)
+        let name = self.fresh("axes");
+        let axes = self.initializer_i64(&name, &[axes.len() as i64], axes);
+        self.op(
+            "ReduceSum",
+            &[x, axes.as_str()],
+            vec![attr::int("keepdims", keepdims as i64)],
+        )
     }
 
     pub fn flatten(&mut self, x: &str, axis: i64) -> String {

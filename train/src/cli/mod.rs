@@ -1,5 +1,6 @@
 //! Subcommands. Each lives in its own file with its arguments and its `run`.
 
+mod bench;
 mod eval;
 mod export;
 mod quantize;
@@ -10,7 +11,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "ssd-train", version, about = "Train, evaluate, export and quantize SSD models")]
+#[command(
+    name = "ssd-train",
+    version,
+    about = "Train, evaluate, export and quantize SSD models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +33,8 @@ pub enum Command {
     Export(export::Args),
     /// Post-training static int8 quantization of an exported ONNX model.
     Quantize(quantize::Args),
+    /// Speed of network configurations (tch, tract) and of the data loader on this machine.
+    Bench(bench::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -37,5 +44,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ssd_edge::model::onnx_builder::{
-    attr, ConvParams, Dim, GraphBuilder, ModelBuilder, PoolParams,
-};
+use ssd_edge::model::onnx_builder::{ConvParams, Dim, GraphBuilder, ModelBuilder, PoolParams};
 use ssd_edge::model::ModelMeta;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -182,14 +180,7 @@ pub fn build_onnx(spec: &NetSpec, vs: &VarStore, meta: &ModelMeta) -> Result<Vec
             Layer::Source { l2norm: Some(l2) } => {
                 // x / (sqrt(sum_c x^2) + eps) * weight, as ssd.pytorch's L2Norm.
                 let sq = g.mul(&x, &x);
-                // Opset 13 ReduceSum takes its axes as an input, not an attribute.
-                let axes = g.fresh("l2norm_axes");
-                let axes = g.initializer_i64(&axes, &[1], &[1]);
-                let sum = g.op(
-                    "ReduceSum",
-                    &[sq.as_str(), axes.as_str()],
-                    vec![attr::int("keepdims", 1)],
-                );
+                let sum = g.reduce_sum(&sq, &[1], true);
                 let norm = g.sqrt(&sum);
                 let eps = g.scalar_f32("l2norm_eps", l2.eps);
                 let norm = g.add(&norm, &eps);

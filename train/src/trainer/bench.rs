@@ -1,6 +1,8 @@
 //! Speed of a configuration on this machine: tch forward (batch 1) and training images/s,
 //! and the exported float ONNX forward in tract (what the board runs). The PyTorch side of
 //! the comparison is `train/scripts/bench_torch.py`, fed the same `NetSpec` as JSON.
+//! `loader` times the data side alone (render or read, augment, resize, match), so a slow
+//! training run can be pinned on the loader or on the network.
 
 use std::path::Path;
 use std::time::Instant;
@@ -141,4 +143,47 @@ fn tract_forward_ms(spec: &NetSpec, trainer: &Trainer, runs: usize) -> Result<f6
 pub fn write_spec(spec: &NetSpec, path: &Path) -> Result<(), TrainError> {
     let json = serde_json::to_string_pretty(spec).expect("spec serialises");
     std::fs::write(path, json).map_err(|e| TrainError::io(path, e))
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LoaderReport {
+    pub images: usize,
+    pub workers: usize,
+    pub batch: usize,
+    pub augment: bool,
+    pub images_per_s: f64,
+    /// One worker's time per image (render + augment + normalise + match), ms.
+    pub ms_per_image_per_worker: f64,
+}
+
+/// Images/s of the training loader over `images` synthetic 300x300 scenes (SSD300 priors),
+/// as `ssd-train train --synth` feeds them.
+pub fn loader(
+    images: usize,
+    batch: usize,
+    workers: usize,
+    augment: bool,
+) -> Result<LoaderReport, TrainError> {
+    use crate::data::{AugmentConfig, BatchLoader, Dataset, LoaderConfig, SynthDataset};
+    use std::sync::Arc;
+    let ds: Arc<dyn Dataset> = Arc::new(SynthDataset::new(Default::default(), 1, images));
+    let priors = ssd_edge::ssd::PriorConfig::ssd300_voc().generate();
+    let mut cfg = LoaderConfig::training(priors, batch, 0);
+    cfg.workers = workers.max(1);
+    cfg.augment = augment.then(AugmentConfig::ssd);
+    let loader = BatchLoader::new(ds, cfg).map_err(|e| TrainError::Batch(e.to_string()))?;
+    let t = Instant::now();
+    let mut n = 0;
+    for b in loader.epoch(1) {
+        n += b.map_err(|e| TrainError::Batch(e.to_string()))?.size;
+    }
+    let secs = t.elapsed().as_secs_f64().max(1e-9);
+    Ok(LoaderReport {
+        images: n,
+        workers: workers.max(1),
+        batch,
+        augment,
+        images_per_s: n as f64 / secs,
+        ms_per_image_per_worker: secs * 1e3 * workers.max(1) as f64 / n.max(1) as f64,
+    })
 }

@@ -21,15 +21,22 @@ pub struct EpochMetrics {
     /// Batches skipped because the loss was not finite.
     pub skipped: usize,
     pub seconds: f64,
+    /// Of `seconds`: time the training loop waited for the data loader (a loader that keeps
+    /// up shows ~0 here).
+    #[serde(default)]
+    pub data_wait_s: f64,
+    /// Of `seconds`: time spent in the validation pass.
+    #[serde(default)]
+    pub eval_s: f64,
 }
 
 pub const CSV_HEADER: &str =
-    "epoch,step,loss,loss_loc,loss_conf,lr,images_per_s,map,skipped,seconds";
+    "epoch,step,loss,loss_loc,loss_conf,lr,images_per_s,map,skipped,seconds,data_wait_s,eval_s";
 
 impl EpochMetrics {
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{:.6},{:.6},{:.6},{:.6e},{:.2},{},{},{:.1}",
+            "{},{},{:.6},{:.6},{:.6},{:.6e},{:.2},{},{},{:.1},{:.1},{:.1}",
             self.epoch,
             self.step,
             self.loss,
@@ -39,7 +46,9 @@ impl EpochMetrics {
             self.images_per_s,
             self.map.map(|m| format!("{m:.4}")).unwrap_or_default(),
             self.skipped,
-            self.seconds
+            self.seconds,
+            self.data_wait_s,
+            self.eval_s
         )
     }
 }

@@ -285,11 +285,16 @@ where
     while trainer.state.epoch < epochs {
         let epoch = trainer.state.epoch + 1;
         let started = Instant::now();
-        let (iter, n_batches) = batches(epoch)?;
+        let (mut iter, n_batches) = batches(epoch)?;
         let (mut sum, mut sum_l, mut sum_c, mut count, mut images, mut skipped) =
             (0.0, 0.0, 0.0, 0usize, 0usize, 0usize);
         let mut lr = 0.0;
-        for (i, b) in iter.enumerate() {
+        let mut data_wait = 0.0;
+        let mut i = 0;
+        loop {
+            let waited = Instant::now();
+            let Some(b) = iter.next() else { break };
+            data_wait += waited.elapsed().as_secs_f64();
             let b = b?;
             let st = trainer.step(&b)?;
             images += b.batch;
@@ -303,10 +308,11 @@ where
                 skipped += 1;
             }
             let ips = images as f64 / started.elapsed().as_secs_f64();
+            i += 1;
             progress.show(
                 epoch,
                 epochs,
-                i + 1,
+                i,
                 n_batches,
                 sum / count.max(1) as f64,
                 lr,
@@ -314,6 +320,7 @@ where
                 false,
             );
         }
+        drop(iter);
         let train_secs = started.elapsed().as_secs_f64();
         let ips = images as f64 / train_secs.max(1e-9);
         let mean = |v: f64| {
@@ -333,7 +340,9 @@ where
             ips,
             true,
         );
+        let eval_started = Instant::now();
         let map = evaluate(trainer, epoch)?;
+        let eval_s = eval_started.elapsed().as_secs_f64();
         let m = EpochMetrics {
             epoch,
             step: trainer.state.step,
@@ -345,13 +354,19 @@ where
             map,
             skipped,
             seconds: started.elapsed().as_secs_f64(),
+            data_wait_s: data_wait,
+            eval_s,
         };
         log::info!(
-            "epoch {epoch}: loss {:.4} (loc {:.4}, conf {:.4}), {:.1} img/s{}",
+            "epoch {epoch}: loss {:.4} (loc {:.4}, conf {:.4}), {:.1} img/s, {:.1} s training \
+             of which {:.1} s waiting for data, {:.1} s evaluating{}",
             m.loss,
             m.loss_loc,
             m.loss_conf,
             ips,
+            train_secs,
+            data_wait,
+            eval_s,
             map.map(|v| format!(", mAP {:.2}%", v * 100.0))
                 .unwrap_or_default()
         );
