@@ -8,9 +8,9 @@
 #
 # TARGET is a triple with a settings file cross/TARGET.env (linker, C compiler for tract's
 # assembly kernels, bindgen arguments for v4l, qemu runner).
-# Environment: CARGO_TARGET_DIR (default ./target), CROSS_FEATURES (extra cargo features for
-# the binary, e.g. embed-model), CROSS_MODEL / CROSS_IMAGES (space-separated) /
-# CROSS_THRESHOLD (default 0.3) to run `detect` on other inputs.
+# Environment: CARGO_TARGET_DIR (default ./target), CROSS_FEATURES (extra cargo features,
+# e.g. embed-model), CROSS_PROFILE (release or small), and CROSS_MODEL, CROSS_IMAGES
+# (space-separated), CROSS_THRESHOLD (default 0.3) to run `detect` on other inputs.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,7 +18,7 @@ root=$(dirname "$here")
 cd "$root"
 
 usage() {
-    sed -n '2,14p' "$here/cross.sh" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$here/cross.sh" >&2
     exit 2
 }
 [ $# -eq 2 ] || usage
@@ -38,7 +38,23 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 # docs/deploy.md ("Build profile").
 export CARGO_PROFILE_RELEASE_STRIP=true
 
-bin="$CARGO_TARGET_DIR/$target/release/ssd-edge"
+# CROSS_PROFILE=small: opt-level "s", fat LTO, one codegen unit, panic=abort; about half the
+# size, slower to build, and tract's Rust-side loops are optimised for size (see
+# docs/deploy.md, "Build profile"). Defined here so Cargo.toml's profiles stay the host's.
+profile=${CROSS_PROFILE:-release}
+profile_args=(--profile "$profile")
+case "$profile" in
+    release) ;;
+    small)
+        profile_args+=(
+            --config 'profile.small.inherits="release"' --config 'profile.small.opt-level="s"'
+            --config 'profile.small.lto="fat"' --config 'profile.small.codegen-units=1'
+            --config 'profile.small.panic="abort"' --config 'profile.small.strip=true'
+        )
+        ;;
+    *) echo "cross: unknown CROSS_PROFILE '$profile' (release or small)" >&2; exit 2 ;;
+esac
+bin="$CARGO_TARGET_DIR/$target/$profile/ssd-edge"
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -48,7 +64,7 @@ build() {
     [ -n "${CROSS_FEATURES:-}" ] && features=(--features "$CROSS_FEATURES")
     local t0
     t0=$(now)
-    cargo build --release --target "$target" --bin ssd-edge "${features[@]}"
+    cargo build "${profile_args[@]}" --target "$target" --bin ssd-edge "${features[@]}"
     echo "cross: built $bin in $(elapsed "$t0") s"
     local desc
     desc=$(file -b "$bin")
