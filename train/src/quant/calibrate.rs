@@ -138,7 +138,6 @@ pub fn calibrate(
 ) -> Result<Calibration, QuantError> {
     let shape = [1, 3, input.height as usize, input.width as usize];
     let plan = plan_with_outputs(model, tensors, &shape)?;
-    let n_model_outputs = model.graph.as_ref().map(|g| g.output.len()).unwrap_or(0);
     let index: HashMap<&str, usize> = {
         let graph = model.graph.as_ref().unwrap();
         let mut names: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
@@ -152,7 +151,6 @@ pub fn calibrate(
             .map(|t| (t.as_str(), names.iter().position(|n| n == t).unwrap()))
             .collect()
     };
-    let _ = n_model_outputs;
     let mut sums: HashMap<String, (f64, f64)> = HashMap::new();
     let mut ranges: HashMap<String, (f32, f32)> = HashMap::new();
     let mut shapes = HashMap::new();

@@ -45,6 +45,7 @@ impl Builder {
     }
 
     /// Conv with He-scaled weights; `dw` makes it depthwise (group = channels).
+    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         name: &str,
@@ -183,9 +184,9 @@ impl Builder {
 /// `conf` [1, 8, 16, 16]: small enough to bound its int8 error element by element.
 pub fn single_conv() -> ModelProto {
     let mut b = Builder::new(3);
-    let x = b.conv("conv", "image", 3, 8, 3, 1, false);
+    // The conv's own output becomes the graph output.
+    b.conv("conv", "image", 3, 8, 3, 1, false);
     b.nodes.last_mut().unwrap().output[0] = "conf".into();
-    let _ = x;
     b.finish(16, vec![("conf", vec![1, 8, 16, 16])])
 }
 

@@ -160,7 +160,7 @@ fn fusable_activation(
         "Relu" => Fused::Relu,
         "Clip" => match clip_bounds(act, &graph.initializer) {
             (Some(lo), Some(hi)) if lo == 0.0 && hi > 0.0 => Fused::Clip(hi),
-            (Some(lo), None) if lo == 0.0 => Fused::Relu,
+            (Some(0.0), None) => Fused::Relu,
             _ => return None,
         },
         _ => return None,

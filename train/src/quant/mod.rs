@@ -103,7 +103,7 @@ impl ModelInfo {
             "BGR" => true,
             other => return Err(format!("channel_order {other:?} is neither RGB nor BGR")),
         };
-        if input.width == 0 || input.height == 0 || input.std.iter().any(|s| *s == 0.0) {
+        if input.width == 0 || input.height == 0 || input.std.contains(&0.0) {
             return Err("input size and std must be non-zero".into());
         }
         let conf_logits = match conf_kind.as_deref() {
