@@ -50,7 +50,7 @@ build: deps-apt
 
 # The shipped int8 model over the built-in synthetic camera: prints a JSON line per frame and a
 # summary with precision/recall against the scene's ground truth.
-RUN_ARGS ?= --source synth:7 --frames 60
+RUN_ARGS ?= --source synth:7 --frames 60 --threshold 0.3
 run: deps-apt
 	cargo run --bin ssd-edge -- run $(RUN_ARGS)
 
