@@ -166,6 +166,33 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
         vec!["background", "person", "car", "bicycle"]
     );
     assert!(det.meta().provenance.metrics.contains_key("voc07_map"));
+
+    // `eval --checkpoint` scores the checkpoint exactly as `eval --onnx` scores its export.
+    let data = dir.path().join("heldout");
+    let st = ssd_train()
+        .args([
+            "synth", "--count", "24", "--seed", "5", "--split", "0,0", "--out",
+        ])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let eval = |what: &str, path: &Path| -> serde_json::Value {
+        let o = ssd_train()
+            .args(["eval", "--json", "--data"])
+            .arg(&data)
+            .arg(what)
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let from_ckpt = eval("--checkpoint", &out.join("best"));
+    let from_onnx = eval("--onnx", &onnx);
+    assert_eq!(from_ckpt["images"], 24);
+    assert_eq!(from_ckpt["voc07_map"], from_onnx["voc07_map"]);
+    assert_eq!(from_ckpt["coco_ap"], from_onnx["coco_ap"]);
 }
 
 #[test]
