@@ -236,7 +236,7 @@ fn match_then_decode_recovers_truth() {
     let mut conf_t = vec![0; priors.len()];
     let mut loc_t = vec![[0.0; 4]; priors.len()];
     match_priors(&truths, &[0, 2], &priors, 0.5, v, &mut conf_t, &mut loc_t);
-    assert!(conf_t.iter().any(|&c| c == 1) && conf_t.iter().any(|&c| c == 3));
+    assert!(conf_t.contains(&1) && conf_t.contains(&3));
     for (p, &c) in conf_t.iter().enumerate().filter(|(_, &c)| c > 0) {
         let t = if c == 1 { truths[0] } else { truths[1] };
         let back = ssd::decode(&loc_t[p], &priors[p], v);
