@@ -330,7 +330,7 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
         accuracy,
         float_bytes: 0,
         int8_bytes: 0,
-        date: report::now_utc(),
+        date: crate::export::utc_now(),
     };
     onnx_io::set_meta(&mut qmodel, META_KEY, report.metadata_json());
     qmodel.producer_name = format!("{} + ssd-train quantize", model.producer_name);
