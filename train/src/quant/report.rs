@@ -230,4 +230,3 @@ pub fn read_timings(path: &Path) -> Result<HashMap<String, LayerTimes>, QuantErr
         .map_err(|e| QuantError::Timings(path.to_path_buf(), e.to_string()))?;
     Ok(t.layers.into_iter().map(|r| (r.name, r.times)).collect())
 }
-
