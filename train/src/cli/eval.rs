@@ -11,7 +11,7 @@ use ssd_edge::frame::{Frame, PixelFormat};
 use ssd_edge::model::Detector;
 use ssd_edge::ssd::Detections;
 use ssd_train::data::coco::{read_json, CocoFile, CocoResult};
-use ssd_train::data::{Dataset, VocDataset};
+use ssd_train::data::VocDataset;
 use ssd_train::eval::{coco, evaluate_detector, ScoredBox};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,7 +121,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             print!("{report}");
         }
-        let _ = ds.len();
         return Ok(ExitCode::SUCCESS);
     }
     bail!(
