@@ -3,6 +3,8 @@
 //! the per-layer choice.
 
 use prost::Message;
+use ssd_train::quant::rewrite::WeightScale;
+use ssd_train::quant::select::WeightScaleMode;
 use ssd_train::quant::{self, fixtures, inspect::KernelCensus, onnx_io, QuantizeOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,10 +93,10 @@ fn op_count(model: &ModelProto, op: &str) -> usize {
 /// One conv, every output element within the bound its quantization steps allow:
 /// |w~x~ - wx| <= sum(|w| sx/2 + |x| sw/2 + sx sw/4) + sx sw/2 (bias rounding) + sy (output
 /// rounding, half a step, plus half a step for tract's fixed-point requantization).
-#[test]
-fn single_conv_error_within_bound_from_scales() {
+fn single_conv_error_within_bound(weights: WeightScaleMode, scales: usize) {
     let model = fixtures::single_conv();
-    let (_dir, opts) = setup("single", &model, 16, 4);
+    let (_dir, mut opts) = setup("single", &model, 16, 4);
+    opts.weight_scale = weights;
     let report = quant::quantize(&opts).unwrap();
     assert_eq!(report.rewrite.qlinear_convs, 1);
     let q = load(&opts.out);
@@ -102,7 +104,8 @@ fn single_conv_error_within_bound_from_scales() {
     let sy = init_f32(&q, "conf_q8_scale")[0];
     let sw = init_f32(&q, "conv_w_scale");
     let w = init_f32(&model, "conv.weight");
-    assert_eq!(sw.len(), 8);
+    assert_eq!(sw.len(), scales);
+    let sw: Vec<f32> = (0..8).map(|o| sw[o % scales]).collect();
 
     let x = first_input(&opts, &model);
     let xs = x
@@ -145,6 +148,71 @@ fn single_conv_error_within_bound_from_scales() {
     }
     // The bound is not vacuous: the error uses a real part of it somewhere.
     assert!(worst > 0.01, "worst error/bound ratio {worst}");
+}
+
+#[test]
+fn single_conv_error_within_bound_from_scales() {
+    single_conv_error_within_bound(WeightScaleMode::Channel, 8);
+}
+
+#[test]
+fn single_conv_per_tensor_weights_error_within_bound_from_scales() {
+    single_conv_error_within_bound(WeightScaleMode::Tensor, 1);
+}
+
+/// Ops of the optimised tract model named `name` (e.g. "Scale", "Reduce<Sum>").
+fn tract_ops(model: &ModelProto, size: usize, name: &str) -> usize {
+    let m = quant::inspect::optimised(model, &[1, 3, size, size]).unwrap();
+    m.nodes().iter().filter(|n| n.op().name() == name).count()
+}
+
+/// What the weight scaling does in tract: scalar weight zero points let it drop the
+/// activation-sum pass of its zero-point compensation; one weight scale per tensor lets it fuse
+/// the requantization into the matmul (no separate Scale pass). Both stay integer kernels.
+#[test]
+fn weight_scaling_shapes_what_tract_runs() {
+    let model = fixtures::conv_net();
+    let (dir, mut opts) = setup("scales", &model, 32, 4);
+    let mut runs = vec![];
+    for mode in [WeightScaleMode::Channel, WeightScaleMode::Tensor] {
+        opts.weight_scale = mode;
+        opts.out = dir.path().join(format!("{mode}.onnx"));
+        let report = quant::quantize(&opts).unwrap();
+        let q = load(&opts.out);
+        let inits = &q.graph.as_ref().unwrap().initializer;
+        for t in inits.iter().filter(|t| t.name.ends_with("_w_zp")) {
+            assert!(t.dims.is_empty(), "{}: {:?}", t.name, t.dims);
+        }
+        let scale_ranks: Vec<usize> = inits
+            .iter()
+            .filter(|t| t.name.ends_with("_w_scale"))
+            .map(|t| t.dims.len())
+            .collect();
+        assert_eq!(scale_ranks.len(), 4);
+        let want = if mode == WeightScaleMode::Tensor {
+            0
+        } else {
+            1
+        };
+        assert!(scale_ranks.iter().all(|r| *r == want), "{scale_ranks:?}");
+        assert!(report.layers.iter().all(|l| l.weights
+            == if want == 0 {
+                WeightScale::Tensor
+            } else {
+                WeightScale::Channel
+            }));
+        assert_eq!(census(&q, 32).int_matmuls, 4);
+        assert_eq!(tract_ops(&q, 32, "Reduce<Sum>"), 0);
+        runs.push((tract_ops(&q, 32, "Scale"), q));
+    }
+    assert!(runs[0].0 >= 4, "per-channel: {} Scale ops", runs[0].0);
+    assert_eq!(runs[1].0, 0, "per-tensor: requantization not fused");
+    let x = first_input(&opts, &model);
+    let f = &run(&model, &x)[0];
+    for (_, q) in &runs {
+        let rel = quant::micro::relative_error(&run(q, &x)[0], f);
+        assert!(rel < 0.05, "relative error {rel}");
+    }
 }
 
 #[test]
@@ -278,4 +346,69 @@ fn auto_follows_timing_table() {
     let report = quant::quantize(&opts).unwrap();
     let int8 = report.int8_layers();
     assert!(int8.contains(&"dw1") && !int8.contains(&"stem"), "{int8:?}");
+}
+
+/// `--weight-scale auto`: per-tensor where the table says it is faster and the measured error
+/// stays within the ratio; per-channel elsewhere, and everywhere when the ratio forbids it.
+#[test]
+fn auto_weight_scale_follows_timings_and_error() {
+    let model = fixtures::ssd_like();
+    let (dir, mut opts) = setup("wauto", &model, 64, 4);
+    let names = [
+        "stem", "dw1", "pw1", "dw2", "pw2", "extra1", "loc0", "conf0", "loc1", "conf1",
+    ];
+    let layers: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| {
+            // pw2's per-tensor kernel is slower in this table: it keeps per-channel scales.
+            let t = if *n == "pw2" { 3.0 } else { 0.5 };
+            serde_json::json!({"name": n, "float_ms": 2.0, "int8_ms": 1.0, "int8_tensor_ms": t,
+                               "quantize_ms": 0.1, "dequantize_ms": 0.1})
+        })
+        .collect();
+    let table: PathBuf = dir.path().join("board.json");
+    std::fs::write(&table, serde_json::json!({ "layers": layers }).to_string()).unwrap();
+    opts.timings = Some(table);
+    opts.weight_scale = WeightScaleMode::Auto;
+    opts.max_rel_err = 1.0;
+    opts.tensor_err_ratio = 100.0;
+    let report = quant::quantize(&opts).unwrap();
+    for l in &report.layers {
+        let want = if l.name == "pw2" {
+            WeightScale::Channel
+        } else {
+            WeightScale::Tensor
+        };
+        assert_eq!(l.weights, want, "{l:#?}");
+        assert!(l.rel_err_tensor > 0.0 && l.rel_err > 0.0, "{l:#?}");
+    }
+    let q = load(&opts.out);
+    let rank = |name: &str| {
+        q.graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap()
+            .dims
+            .len()
+    };
+    assert_eq!((rank("pw1_w_scale"), rank("pw2_w_scale")), (0, 1));
+
+    // A layer whose per-tensor error exceeds ratio x per-channel error keeps per-channel scales.
+    opts.tensor_err_ratio = 1.0;
+    let report = quant::quantize(&opts).unwrap();
+    for l in &report.layers {
+        let tensor = l.rel_err_tensor <= l.rel_err && l.name != "pw2";
+        assert_eq!(l.weights == WeightScale::Tensor, tensor, "{l:#?}");
+    }
+    assert!(
+        report
+            .layers
+            .iter()
+            .any(|l| l.weights == WeightScale::Channel && l.name != "pw2"),
+        "the ratio rule chose nothing: {:#?}",
+        report.layers
+    );
 }

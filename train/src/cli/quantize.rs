@@ -1,7 +1,7 @@
 //! `ssd-train quantize`: post-training static int8 quantization (see docs/quantization.md).
 
 use anyhow::Context;
-use ssd_train::quant::{self, calibrate::RangeMethod, QuantizeOptions};
+use ssd_train::quant::{self, calibrate::RangeMethod, select::WeightScaleMode, QuantizeOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,6 +42,14 @@ pub struct Args {
     /// With --auto, layers whose relative output error exceeds this stay float.
     #[arg(long, default_value_t = 0.05)]
     max_rel_err: f32,
+    /// Weight scales: channel (one per output channel), tensor (one per layer: tract fuses the
+    /// requantization into the matmul, faster, less accurate), or auto (per layer, measured).
+    #[arg(long, default_value = "channel")]
+    weight_scale: WeightScaleMode,
+    /// With --weight-scale auto, per-tensor is taken where its layer error is at most this
+    /// many times the per-channel error.
+    #[arg(long, default_value_t = 1.5)]
+    tensor_err_ratio: f32,
     /// Milliseconds spent timing each single-layer model.
     #[arg(long, default_value_t = 150)]
     layer_budget_ms: u64,
@@ -72,6 +80,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.max_images = args.max_images;
     opts.method = args.calib_method;
     opts.max_rel_err = args.max_rel_err;
+    opts.weight_scale = args.weight_scale;
+    opts.tensor_err_ratio = args.tensor_err_ratio;
     opts.layer_budget = Duration::from_millis(args.layer_budget_ms);
     opts.compare_images = args.compare_images;
     let report =

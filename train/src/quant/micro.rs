@@ -7,7 +7,9 @@
 
 use super::graph::{ConvSite, Fused};
 use super::onnx_io::{make_f32, node};
-use super::rewrite::{act_params, dequantize_node, qlinear_conv, quantize_node, ActQuant};
+use super::rewrite::{
+    act_params, dequantize_node, qlinear_conv, quantize_node, ActQuant, WeightScale,
+};
 use super::QuantError;
 use std::time::{Duration, Instant};
 use tract_onnx::pb::{
@@ -101,9 +103,10 @@ pub fn int8_layer(
     out_shape: &[usize],
     x: ActQuant,
     y: ActQuant,
+    granularity: WeightScale,
     wrapped: bool,
 ) -> ModelProto {
-    let (conv, inits) = qlinear_conv(site, "x_q8", x, "y_q8", y);
+    let (conv, inits) = qlinear_conv(site, "x_q8", x, "y_q8", y, granularity);
     if wrapped {
         let nodes = vec![
             quantize_node("x", "x_q8"),

@@ -20,6 +20,7 @@ pub mod select;
 use calibrate::RangeMethod;
 use graph::ConvSite;
 use report::{AccuracyReport, LayerReport, ModelTiming, OutputDiff, QuantReport};
+use rewrite::WeightScale;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -184,6 +185,11 @@ pub struct QuantizeOptions {
     pub method: RangeMethod,
     /// Largest relative output error (||int8 - float|| / ||float||) `auto` accepts for a layer.
     pub max_rel_err: f32,
+    /// Weight scales per channel, per tensor, or chosen per layer.
+    pub weight_scale: select::WeightScaleMode,
+    /// With `weight_scale` auto, a layer takes per-tensor weights when its error stays within
+    /// this factor of the per-channel error (and under `max_rel_err`) and it runs faster.
+    pub tensor_err_ratio: f32,
     /// Per-layer timings measured elsewhere (a report JSON), e.g. on the board.
     pub timings: Option<PathBuf>,
     /// Time spent per single-layer measurement.
@@ -211,6 +217,8 @@ impl QuantizeOptions {
             max_images: 64,
             method: RangeMethod::MinMax,
             max_rel_err: 0.05,
+            weight_scale: select::WeightScaleMode::Channel,
+            tensor_err_ratio: 1.5,
             timings: None,
             layer_budget: Duration::from_millis(150),
             model_budget: Duration::from_secs(2),
@@ -284,8 +292,14 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
         );
         layers.push(measure_layer(site, &sites, &calib, opts, foreign.as_ref())?);
     }
-    let int8 = select::choose(&model, &sites, &mut layers, opts);
-    let (mut qmodel, stats) = rewrite::rewrite(&model, &sites, &int8, &calib.ranges)?;
+    let choice = select::choose(&model, &sites, &mut layers, opts);
+    let (mut qmodel, stats) = rewrite::rewrite(
+        &model,
+        &sites,
+        &choice.int8,
+        &choice.per_tensor,
+        &calib.ranges,
+    )?;
 
     let shape = [1, 3, info.input.height as usize, info.input.width as usize];
     let float_opt = inspect::optimised(&model, &shape)
@@ -320,6 +334,7 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
         } else {
             "manual".into()
         },
+        weight_scale: opts.weight_scale.to_string(),
         max_rel_err: opts.max_rel_err,
         timings_from: opts.timings.as_ref().map(|p| p.display().to_string()),
         layers,
@@ -366,14 +381,18 @@ fn measure_layer(
         &micro::float_layer(site, &in_shape, &out_shape),
         &what("float"),
     )?;
-    let wrapped = micro::plan(
-        &micro::int8_layer(site, &in_shape, &out_shape, x, y, true),
-        &what("int8"),
-    )?;
     let input = calib.first[&site.input].clone();
     let yf = micro::run_f32(&float_plan, input.clone())?;
-    let yq = micro::run_f32(&wrapped, input.clone())?;
-    let rel_err = micro::relative_error(&yq, &yf);
+    let error_with = |granularity: WeightScale| -> Result<f32, QuantError> {
+        let wrapped = micro::plan(
+            &micro::int8_layer(site, &in_shape, &out_shape, x, y, granularity, true),
+            &what("int8"),
+        )?;
+        let yq = micro::run_f32(&wrapped, input.clone())?;
+        Ok(micro::relative_error(&yq, &yf))
+    };
+    let rel_err = error_with(WeightScale::Channel)?;
+    let rel_err_tensor = error_with(WeightScale::Tensor)?;
 
     let times = match foreign {
         Some(table) => table.get(&site.name).cloned().ok_or_else(|| {
@@ -383,16 +402,21 @@ fn measure_layer(
             )
         })?,
         None => {
-            let core = micro::plan(
-                &micro::int8_layer(site, &in_shape, &out_shape, x, y, false),
-                &what("int8 core"),
-            )?;
+            let b = opts.layer_budget;
+            let int8_input = micro::zeros(i8::datum_type(), &in_shape)?;
+            let time_core = |granularity: WeightScale| -> Result<f64, QuantError> {
+                let core = micro::plan(
+                    &micro::int8_layer(site, &in_shape, &out_shape, x, y, granularity, false),
+                    &what("int8 core"),
+                )?;
+                micro::time_plan(&core, &int8_input, b)
+            };
             let q = micro::plan(&micro::boundary(&in_shape, x, true), &what("quantize"))?;
             let dq = micro::plan(&micro::boundary(&out_shape, y, false), &what("dequantize"))?;
-            let b = opts.layer_budget;
             report::LayerTimes {
                 float_ms: micro::time_plan(&float_plan, &input, b)?,
-                int8_ms: micro::time_plan(&core, &micro::zeros(i8::datum_type(), &in_shape)?, b)?,
+                int8_ms: time_core(WeightScale::Channel)?,
+                int8_tensor_ms: Some(time_core(WeightScale::Tensor)?),
                 quantize_ms: micro::time_plan(&q, &input, b)?,
                 dequantize_ms: micro::time_plan(
                     &dq,
@@ -410,7 +434,9 @@ fn measure_layer(
         fused: format!("{:?}", site.fused),
         times,
         rel_err,
+        rel_err_tensor,
         int8: false,
+        weights: WeightScale::Channel,
         reason: String::new(),
     })
 }

@@ -4,7 +4,7 @@
 //! goes into the model's metadata so the per-layer table travels with the model to the board.
 
 use super::inspect::KernelCensus;
-use super::rewrite::RewriteStats;
+use super::rewrite::{RewriteStats, WeightScale};
 use super::QuantError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 pub struct LayerTimes {
     /// Conv (+ activation) in f32, ms.
     pub float_ms: f64,
-    /// QLinearConv i8 -> i8, ms.
+    /// QLinearConv i8 -> i8 with per-channel weight scales, ms.
     pub int8_ms: f64,
+    /// The same with one weight scale for the tensor, ms (absent in older reports).
+    #[serde(default)]
+    pub int8_tensor_ms: Option<f64>,
     /// QuantizeLinear of the layer's input, ms (paid when the producer is float).
     pub quantize_ms: f64,
     /// DequantizeLinear of the layer's output, ms (paid when a consumer is float).
@@ -32,9 +35,15 @@ pub struct LayerReport {
     pub fused: String,
     #[serde(flatten)]
     pub times: LayerTimes,
-    /// ||int8 - float|| / ||float|| of this layer alone on a calibration activation.
+    /// ||int8 - float|| / ||float|| of this layer alone on a calibration activation, with
+    /// per-channel weight scales.
     pub rel_err: f32,
+    /// The same with one weight scale for the tensor.
+    #[serde(default)]
+    pub rel_err_tensor: f32,
     pub int8: bool,
+    /// The weight scaling the layer gets when it is int8.
+    pub weights: WeightScale,
     pub reason: String,
 }
 
@@ -67,6 +76,8 @@ pub struct QuantReport {
     pub images: usize,
     pub method: String,
     pub mode: String,
+    /// channel, tensor or auto.
+    pub weight_scale: String,
     pub max_rel_err: f32,
     pub timings_from: Option<String>,
     pub layers: Vec<LayerReport>,
@@ -107,7 +118,8 @@ impl QuantReport {
             "date": self.date,
             "source_model": self.model,
             "calibration": { "dir": self.calib_dir, "images": self.images, "method": self.method },
-            "scheme": "QLinearConv; activations i8 per-tensor asymmetric; weights i8 per-channel symmetric; bias i32",
+            "scheme": "QLinearConv; activations i8 per-tensor asymmetric; weights i8 symmetric, per-channel or per-tensor as each layer's `weights` says; bias i32",
+            "weight_scale": self.weight_scale,
             "mode": self.mode,
             "int8_layers": self.int8_layers(),
             "timing_ms": { "float": self.timing.float_ms, "int8": self.timing.int8_ms,
@@ -131,8 +143,14 @@ impl QuantReport {
         let _ = writeln!(s, "# Quantization report: {}\n", self.out);
         let _ = writeln!(
             s,
-            "Source `{}`, calibrated on {} images from `{}` ({}), mode {}, {}.\n",
-            self.model, self.images, self.calib_dir, self.method, self.mode, self.date
+            "Source `{}`, calibrated on {} images from `{}` ({}), mode {}, weight scales {}, {}.\n",
+            self.model,
+            self.images,
+            self.calib_dir,
+            self.method,
+            self.mode,
+            self.weight_scale,
+            self.date
         );
         let _ = writeln!(
             s,
@@ -183,28 +201,36 @@ impl QuantReport {
         }
         let _ = writeln!(
             s,
-            "\n## Layers\n\nTimes in ms, median, each layer alone in tract{}. int8 = QLinearConv i8->i8; \
-             q/dq = QuantizeLinear of its input / DequantizeLinear of its output. err = ||int8-float||/||float|| \
-             of the layer alone on a calibration activation.\n",
+            "\n## Layers\n\nTimes in ms, median, each layer alone in tract{}. int8 = QLinearConv i8->i8 with \
+             per-channel weight scales, int8/T with one scale per tensor; q/dq = QuantizeLinear of its input / \
+             DequantizeLinear of its output. err, err/T = ||int8-float||/||float|| of the layer alone on a \
+             calibration activation, per-channel and per-tensor.\n",
             self.timings_from.as_ref().map(|p| format!(" (timings from {p})")).unwrap_or_default()
         );
         let _ = writeln!(
             s,
-            "| layer | kind | out shape | float | int8 | q | dq | err | choice |"
+            "| layer | kind | out shape | float | int8 | int8/T | q | dq | err | err/T | choice |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
         for l in &self.layers {
+            let tensor_ms = l
+                .times
+                .int8_tensor_ms
+                .map(|t| format!("{t:.2}"))
+                .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,
-                "| {} | {} | {:?} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} | {} |",
+                "| {} | {} | {:?} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {:.4} | {:.4} | {} |",
                 l.name,
                 l.kind,
                 l.out_shape,
                 l.times.float_ms,
                 l.times.int8_ms,
+                tensor_ms,
                 l.times.quantize_ms,
                 l.times.dequantize_ms,
                 l.rel_err,
+                l.rel_err_tensor,
                 l.reason
             );
         }
