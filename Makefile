@@ -102,8 +102,9 @@ fmt:
 clippy: deps-apt deps-venv
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# Decode + NMS in the release profile; the SSD math needs no tract, so the build is quick.
 bench: deps-apt
-	cargo bench -p ssd-edge --bench decode_nms
+	cargo bench -p ssd-edge --no-default-features --bench decode_nms
 
 # ---- Static ARM builds (settings in cross/, deployment in docs/deploy.md) -------------------
 # aarch64: 64-bit Pi OS and Jetson, fully static musl. armv7: 32-bit Pi OS, static glibc.

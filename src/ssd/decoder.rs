@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::iou::area;
 use super::nms::{survives, top_k_unsorted, Candidate};
+use super::softmax_exp::exp_nonpositive;
 use super::{decode, CenterBox, CornerBox, NmsConfig, SsdError, Variances};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -49,6 +50,8 @@ pub struct Decoder {
     /// Survivors' boxes and areas per class, capacity `keep_top_k` each.
     kept_by_class: Vec<Vec<(CornerBox, f32)>>,
     all: Vec<Kept>,
+    /// `e^(logit - max)` of the current prior's classes.
+    exps: Vec<f32>,
 }
 
 impl Decoder {
@@ -72,6 +75,7 @@ impl Decoder {
                 .map(|_| Vec::with_capacity(nms.keep_top_k.min(MAX_DETECTIONS)))
                 .collect(),
             all: Vec::with_capacity(emitted * per_class),
+            exps: vec![0.0; num_classes],
             priors,
             num_classes,
             variances,
@@ -170,17 +174,24 @@ impl Decoder {
                 }
                 ConfKind::Logits => {
                     let full = &conf[p * self.num_classes..(p + 1) * self.num_classes];
-                    let max = full.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                    // NaN logits never become the max, and then give NaN scores, which no
+                    // threshold test passes.
+                    let max = full
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
                     let cut = max + log_thr;
                     if !row[1..].iter().any(|&x| x > cut) {
                         continue;
                     }
-                    let sum: f32 = full.iter().map(|&x| (x - max).exp()).sum();
+                    for (e, &x) in self.exps.iter_mut().zip(full) {
+                        *e = exp_nonpositive(x - max);
+                    }
+                    let sum: f32 = self.exps.iter().sum();
                     for (c, &x) in row.iter().enumerate().skip(1) {
                         if x <= cut {
                             continue;
                         }
-                        let s = (x - max).exp() / sum;
+                        let s = self.exps[c] / sum;
                         if s > thr {
                             self.candidates[c].push(Candidate {
                                 score: s,

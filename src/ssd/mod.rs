@@ -10,6 +10,7 @@ mod iou;
 mod matcher;
 mod nms;
 mod priors;
+mod softmax_exp;
 
 pub use codec::{
     center_to_corner, corner_to_center, decode, encode, CenterBox, CornerBox, Variances,
