@@ -50,15 +50,16 @@ build: deps-apt
 
 # The shipped int8 model over the built-in synthetic camera: prints a JSON line per frame and a
 # summary with precision/recall against the scene's ground truth.
-RUN_ARGS ?= --source synth:7 --frames 60 --threshold 0.3
+RUN_ARGS ?= --source synth:7 --frames 60
 run: deps-apt
 	cargo run --bin ssd-edge -- run $(RUN_ARGS)
 
 # ---- The shipped models (models/README.md is the model card) --------------------------------
-# Reproducible from seeds on CPU (`model-float` about 70 minutes on a quiet 2-core machine, with
+# Reproducible from seeds on CPU (`model-float` about 60 minutes on a 2-core machine, with
 # one torch thread): an augmented warm-up, then one long no-augmentation cosine run on fresh
-# rendered scenes, float export; `model-int8` quantizes (depthwise layers float, see
-# models/README.md) and evaluates both on 500 held-out scenes (a few minutes).
+# rendered scenes, float export; `model-int8` quantizes (depthwise layers float, one weight
+# scale per tensor: both measured, see models/README.md) and evaluates both models on 500
+# held-out scenes (about 2 minutes).
 MODEL_ARCH    ?= mobile@0.25
 MODEL_DIR     ?= $(CACHE)/model-build
 TRAIN         := $(CARGO_TARGET_DIR)/debug/ssd-train
@@ -84,7 +85,7 @@ model-int8: train-tool
 	$(TRAIN) synth --out $(MODEL_DIR)/calib --count 200 --seed 7 --split 1,0
 	$(TRAIN) synth --out $(MODEL_DIR)/heldout --count 500 --seed 99 --split 0,0
 	$(TRAIN) quantize --model models/default-float.onnx --calib $(MODEL_DIR)/calib/JPEGImages \
-	  --float-layers $(DEPTHWISE) --out models/default.onnx
+	  --float-layers $(DEPTHWISE) --weight-scale tensor --out models/default.onnx
 	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
 	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 

@@ -225,30 +225,45 @@ impl Decoder {
             }));
         }
         // Ties: lower class, then lower prior, so the order is total and deterministic.
-        self.all.sort_unstable_by(|a, b| {
+        let best_first = |a: &Kept, b: &Kept| {
             b.score
                 .total_cmp(&a.score)
                 .then(a.class.cmp(&b.class))
                 .then(a.prior.cmp(&b.prior))
-        });
+        };
         for kept in &mut self.kept_by_class {
             kept.clear();
         }
-        for k in &self.all {
-            if out.len() >= keep {
-                break;
+        // Sorting all candidates (up to classes x top_k) costs more than the suppression when
+        // the keep_top_k survivors come from the first few hundred: select the best chunk,
+        // sort only it, and take a (doubled) next chunk only if survivors are still missing.
+        let mut start = 0;
+        let mut chunk = (4 * keep).max(64);
+        while start < self.all.len() && out.len() < keep {
+            let end = (start + chunk).min(self.all.len());
+            let rest = &mut self.all[start..];
+            if end - start < rest.len() {
+                rest.select_nth_unstable_by(end - start - 1, best_first);
             }
-            let b = self.boxes[k.prior as usize];
-            let kept = &mut self.kept_by_class[usize::from(k.class)];
-            if survives(&b, kept, self.nms.iou_threshold) {
-                // Cannot fail: at most MAX_DETECTIONS entries are pushed.
-                let _ = out.push(Detection {
-                    class_id: k.class,
-                    score: k.score,
-                    bbox: b,
-                });
-                kept.push((b, area(&b)));
+            rest[..end - start].sort_unstable_by(best_first);
+            for k in &self.all[start..end] {
+                if out.len() >= keep {
+                    break;
+                }
+                let b = self.boxes[k.prior as usize];
+                let kept = &mut self.kept_by_class[usize::from(k.class)];
+                if survives(&b, kept, self.nms.iou_threshold) {
+                    // Cannot fail: at most MAX_DETECTIONS entries are pushed.
+                    let _ = out.push(Detection {
+                        class_id: k.class,
+                        score: k.score,
+                        bbox: b,
+                    });
+                    kept.push((b, area(&b)));
+                }
             }
+            start = end;
+            chunk *= 2;
         }
     }
 }

@@ -1,0 +1,84 @@
+//! The shipped models in `models/`, run the way `make run` runs them: the real binary, tract,
+//! the built-in synthetic camera and its ground truth. The floors sit below the figures
+//! measured when the models were made (models/README.md), so a broken model file or a
+//! regression anywhere between the frame and the detections (preprocessing, the int8 graph in
+//! tract, decode, NMS, the ground-truth match) fails here.
+
+use std::process::Command;
+
+const INT8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.onnx");
+const FLOAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default-float.onnx");
+
+/// Measured when the models were made: precision 1.000 and recall 0.526 for both (102 of 194
+/// objects, no false positive).
+const PRECISION_FLOOR: f64 = 0.9;
+const RECALL_FLOOR: f64 = 0.45;
+
+/// Ground-truth scores of `ssd-edge run` over 60 frames of synthetic sequence 7 at the model's
+/// own threshold, as `make run` does: (precision, recall, true positives).
+fn run_synth(model: &str) -> (f64, f64, u64) {
+    let o = Command::new(env!("CARGO_BIN_EXE_ssd-edge"))
+        .args([
+            "run", "--model", model, "--source", "synth:7", "--frames", "60",
+        ])
+        .output()
+        .expect("run ssd-edge");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let out = String::from_utf8(o.stdout).unwrap();
+    let summary = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("summary").cloned())
+        .unwrap_or_else(|| panic!("no summary line:\n{out}\n{err}"));
+    let gt = &summary["ground_truth"];
+    assert_eq!(summary["frames"], 60, "{summary}");
+    (
+        gt["precision"].as_f64().unwrap(),
+        gt["recall"].as_f64().unwrap(),
+        gt["true_positives"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn shipped_int8_model_finds_the_synthetic_objects() {
+    let (precision, recall, tp) = run_synth(INT8);
+    eprintln!("int8: precision {precision:.3}, recall {recall:.3}, {tp} true positives");
+    assert!(precision >= PRECISION_FLOOR, "precision {precision}");
+    assert!(recall >= RECALL_FLOOR, "recall {recall}");
+}
+
+#[test]
+fn shipped_float_model_finds_the_synthetic_objects_and_int8_keeps_up() {
+    let (precision, recall, tp) = run_synth(FLOAT);
+    eprintln!("float: precision {precision:.3}, recall {recall:.3}, {tp} true positives");
+    assert!(precision >= PRECISION_FLOOR, "precision {precision}");
+    assert!(recall >= RECALL_FLOOR, "recall {recall}");
+    let (_, int8_recall, _) = run_synth(INT8);
+    assert!(
+        int8_recall >= recall - 0.05,
+        "int8 recall {int8_recall} vs float {recall}"
+    );
+}
+
+#[test]
+fn shipped_models_carry_their_contract() {
+    for model in [INT8, FLOAT] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ssd-edge"))
+            .args(["info", model])
+            .output()
+            .expect("run ssd-edge info");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for want in [
+            "1 person, 2 car, 3 bicycle",
+            "8732 boxes",
+            "ssd300-mobile@0.25",
+            "BGR order",
+        ] {
+            assert!(text.contains(want), "{model}: no `{want}` in\n{text}");
+        }
+        let int8_ops = text.contains("QLinearConv");
+        assert_eq!(int8_ops, model == INT8, "{model}:\n{text}");
+    }
+}
