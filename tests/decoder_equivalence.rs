@@ -34,8 +34,11 @@ fn reference(
         .collect();
     let mut all = vec![];
     for c in 1..classes {
-        let idx: Vec<usize> = (0..priors.len())
-            .filter(|&p| scores[p][c] > nms.score_threshold)
+        let idx: Vec<usize> = scores
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| row[c] > nms.score_threshold)
+            .map(|(p, _)| p)
             .collect();
         let b: Vec<[f32; 4]> = idx.iter().map(|&p| boxes[p]).collect();
         let s: Vec<f32> = idx.iter().map(|&p| scores[p][c]).collect();
