@@ -40,20 +40,26 @@ fn run_synth(model: &str) -> (f64, f64, u64) {
     )
 }
 
+/// Runs `model` and checks it against the floors; returns its recall.
+fn assert_finds_objects(model: &str) -> f64 {
+    let (precision, recall, tp) = run_synth(model);
+    eprintln!("{model}: precision {precision:.3}, recall {recall:.3}, {tp} true positives");
+    assert!(
+        precision >= PRECISION_FLOOR,
+        "{model}: precision {precision}"
+    );
+    assert!(recall >= RECALL_FLOOR, "{model}: recall {recall}");
+    recall
+}
+
 #[test]
 fn shipped_int8_model_finds_the_synthetic_objects() {
-    let (precision, recall, tp) = run_synth(INT8);
-    eprintln!("int8: precision {precision:.3}, recall {recall:.3}, {tp} true positives");
-    assert!(precision >= PRECISION_FLOOR, "precision {precision}");
-    assert!(recall >= RECALL_FLOOR, "recall {recall}");
+    assert_finds_objects(INT8);
 }
 
 #[test]
 fn shipped_float_model_finds_the_synthetic_objects_and_int8_keeps_up() {
-    let (precision, recall, tp) = run_synth(FLOAT);
-    eprintln!("float: precision {precision:.3}, recall {recall:.3}, {tp} true positives");
-    assert!(precision >= PRECISION_FLOOR, "precision {precision}");
-    assert!(recall >= RECALL_FLOOR, "recall {recall}");
+    let recall = assert_finds_objects(FLOAT);
     let (_, int8_recall, _) = run_synth(INT8);
     assert!(
         int8_recall >= recall - 0.05,

@@ -307,28 +307,33 @@ fn ssd_like_model_all_int8_and_mixed() {
     assert!(report.layers.iter().find(|l| l.name == "pw1").unwrap().int8);
 }
 
+/// The layers of `fixtures::ssd_like`, in graph order.
+const SSD_LIKE_LAYERS: [&str; 10] = [
+    "stem", "dw1", "pw1", "dw2", "pw2", "extra1", "loc0", "conf0", "loc1", "conf1",
+];
+
+/// Writes a timing table (as a board would supply) with one row per `ssd_like` layer.
+fn timing_table(dir: &Path, row: impl Fn(&str) -> serde_json::Value) -> PathBuf {
+    let layers: Vec<serde_json::Value> = SSD_LIKE_LAYERS.iter().map(|n| row(n)).collect();
+    let path = dir.join("board.json");
+    std::fs::write(&path, serde_json::json!({ "layers": layers }).to_string()).unwrap();
+    path
+}
+
 /// `--auto` with a timing table measured elsewhere (as a board would supply): the choice follows
 /// the table, including the cost of the quantize/dequantize a lone int8 layer would need.
 #[test]
 fn auto_follows_timing_table() {
     let model = fixtures::ssd_like();
     let (dir, mut opts) = setup("auto", &model, 64, 4);
-    let names = [
-        "stem", "dw1", "pw1", "dw2", "pw2", "extra1", "loc0", "conf0", "loc1", "conf1",
-    ];
-    let layers: Vec<serde_json::Value> = names
-        .iter()
-        .map(|n| {
-            let (f, i) = match *n {
-                "dw1" | "dw2" => (1.0, 20.0),      // depthwise: int8 far slower, as on x86
-                "conf1" => (1.0, 0.95),            // barely faster: loses to its Q/DQ
-                _ => (2.0, 1.0),
-            };
-            serde_json::json!({"name": n, "float_ms": f, "int8_ms": i, "quantize_ms": 0.2, "dequantize_ms": 0.2})
-        })
-        .collect();
-    let table: PathBuf = dir.path().join("board.json");
-    std::fs::write(&table, serde_json::json!({ "layers": layers }).to_string()).unwrap();
+    let table = timing_table(dir.path(), |n| {
+        let (f, i) = match n {
+            "dw1" | "dw2" => (1.0, 20.0), // depthwise: int8 far slower, as on x86
+            "conf1" => (1.0, 0.95),       // barely faster: loses to its Q/DQ
+            _ => (2.0, 1.0),
+        };
+        serde_json::json!({"name": n, "float_ms": f, "int8_ms": i, "quantize_ms": 0.2, "dequantize_ms": 0.2})
+    });
     opts.auto = true;
     opts.timings = Some(table);
     let report = quant::quantize(&opts).unwrap();
@@ -354,20 +359,12 @@ fn auto_follows_timing_table() {
 fn auto_weight_scale_follows_timings_and_error() {
     let model = fixtures::ssd_like();
     let (dir, mut opts) = setup("wauto", &model, 64, 4);
-    let names = [
-        "stem", "dw1", "pw1", "dw2", "pw2", "extra1", "loc0", "conf0", "loc1", "conf1",
-    ];
-    let layers: Vec<serde_json::Value> = names
-        .iter()
-        .map(|n| {
-            // pw2's per-tensor kernel is slower in this table: it keeps per-channel scales.
-            let t = if *n == "pw2" { 3.0 } else { 0.5 };
-            serde_json::json!({"name": n, "float_ms": 2.0, "int8_ms": 1.0, "int8_tensor_ms": t,
-                               "quantize_ms": 0.1, "dequantize_ms": 0.1})
-        })
-        .collect();
-    let table: PathBuf = dir.path().join("board.json");
-    std::fs::write(&table, serde_json::json!({ "layers": layers }).to_string()).unwrap();
+    let table = timing_table(dir.path(), |n| {
+        // pw2's per-tensor kernel is slower in this table: it keeps per-channel scales.
+        let t = if n == "pw2" { 3.0 } else { 0.5 };
+        serde_json::json!({"name": n, "float_ms": 2.0, "int8_ms": 1.0, "int8_tensor_ms": t,
+                           "quantize_ms": 0.1, "dequantize_ms": 0.1})
+    });
     opts.timings = Some(table);
     opts.weight_scale = WeightScaleMode::Auto;
     opts.max_rel_err = 1.0;
