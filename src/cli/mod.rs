@@ -1,5 +1,6 @@
 //! Subcommands. Each lives in its own file with its arguments and its `run`.
 
+mod bench;
 mod cameras;
 mod detect;
 mod info;
@@ -39,6 +40,8 @@ pub enum Command {
     Cameras(cameras::Args),
     /// Record raw frames with their metadata, for `run --source replay:FILE`.
     Record(record::Args),
+    /// Time preprocessing, forward pass and decode per frame, for one or more models.
+    Bench(bench::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -48,5 +51,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Cameras(args) => cameras::run(args),
         Command::Record(args) => record::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -10,6 +10,7 @@ use crate::ssd::{Decoder, Detections};
 use prost::Message;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -276,9 +277,21 @@ impl Detector {
     /// Preprocess + forward + decode. Boxes in `out` are normalised [x0, y0, x1, y1], best
     /// score first. Our buffers are reused; tract's state may allocate inside its ops.
     pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), ModelError> {
+        self.detect_timed(frame, out).map(|_| ())
+    }
+
+    /// [`Detector::detect`], also returning how long each stage took.
+    pub fn detect_timed(
+        &mut self,
+        frame: &Frame<'_>,
+        out: &mut Detections,
+    ) -> Result<StageTimes, ModelError> {
+        let start = Instant::now();
         let input = unique_input(&mut self.input, &mut self.input_reallocations, &self.origin)?;
         self.preprocess.run(frame, input)?;
-        self.forward_and_decode(out)
+        let mut times = self.forward_and_decode(out)?;
+        times.preprocess = start.elapsed() - times.forward - times.decode;
+        Ok(times)
     }
 
     /// Runs on an already normalised 1x3xHxW input (CHW, model channel order); for
@@ -296,10 +309,11 @@ impl Detector {
             });
         }
         buf.copy_from_slice(input);
-        self.forward_and_decode(out)
+        self.forward_and_decode(out).map(|_| ())
     }
 
-    fn forward_and_decode(&mut self, out: &mut Detections) -> Result<(), ModelError> {
+    fn forward_and_decode(&mut self, out: &mut Detections) -> Result<StageTimes, ModelError> {
+        let start = Instant::now();
         let outputs = self
             .state
             .run(tvec!(TValue::from_const(self.input.clone())))
@@ -312,9 +326,25 @@ impl Detector {
             .try_as_plain_ram()
             .and_then(|v| v.as_slice::<f32>())
             .map_err(tract_err(&self.origin, "reading conf"))?;
+        let forwarded = Instant::now();
         self.decoder.decode(loc, conf, self.meta.conf_kind, out)?;
-        Ok(())
+        Ok(StageTimes {
+            preprocess: Duration::ZERO,
+            forward: forwarded - start,
+            decode: forwarded.elapsed(),
+        })
     }
+}
+
+/// Wall time of each stage of one detection.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Pixel-format conversion and resize into the input tensor.
+    pub preprocess: Duration,
+    /// tract's forward pass.
+    pub forward: Duration,
+    /// Decode + NMS.
+    pub decode: Duration,
 }
 
 /// The input tensor's data, writable: the tensor is ours again once a run has finished.

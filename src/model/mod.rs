@@ -7,7 +7,7 @@ pub mod meta;
 pub mod onnx_builder;
 mod summary;
 
-pub use detector::{Detector, MetaOrigin};
+pub use detector::{Detector, MetaOrigin, StageTimes};
 pub use error::ModelError;
 pub use meta::{ChannelOrder, InputSpec, MetaError, ModelMeta, OutputNames, Provenance};
 pub use summary::ModelSummary;
