@@ -12,6 +12,7 @@ pub mod image;
 pub mod model;
 #[cfg(feature = "runtime")]
 pub mod pipeline;
+pub mod shutdown;
 pub mod source;
 pub mod ssd;
 pub mod synth;

@@ -10,6 +10,7 @@ use crate::source::{FrameSource, SourceError};
 use crate::ssd::{iou, Detection, Detections};
 use crate::synth::{GtObject, CLASS_NAMES};
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -28,6 +29,8 @@ pub struct PipelineConfig {
     pub reconnect_for: Option<Duration>,
     /// IoU at which a detection matches a ground-truth object.
     pub match_iou: f32,
+    /// Raised (e.g. by a signal handler) to end the run after the current frame.
+    pub stop: Option<&'static AtomicBool>,
 }
 
 impl Default for PipelineConfig {
@@ -40,6 +43,7 @@ impl Default for PipelineConfig {
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
             reconnect_for: None,
             match_iou: 0.5,
+            stop: None,
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct Summary {
     pub reconnects: u64,
     pub seconds: f64,
     pub fps: f64,
+    /// The run ended because `stop` was raised (SIGINT/SIGTERM), not by itself.
+    pub stopped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ground_truth: Option<GtScore>,
 }
@@ -155,6 +161,10 @@ impl<W: Write> Pipeline<W> {
     pub fn run(&mut self) -> Result<Summary, PipelineError> {
         self.started = Instant::now();
         while self.cfg.max_frames.is_none_or(|n| self.processed < n) {
+            if self.stop_requested() {
+                log::info!("stop requested: finishing after {} frames", self.processed);
+                break;
+            }
             let frame = match self.source.next_frame(self.cfg.frame_timeout) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
@@ -238,7 +248,14 @@ impl<W: Write> Pipeline<W> {
         let (mut delay, max_delay) = self.cfg.backoff;
         let mut last = cause;
         for attempt in 1u32.. {
-            std::thread::sleep(delay);
+            // Back-off in short naps, so a stop request is not held up by a 5 s pause.
+            let resume = Instant::now() + delay;
+            while Instant::now() < resume {
+                if self.stop_requested() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50).min(delay));
+            }
             match self.source.reconnect() {
                 Ok(()) => {
                     log::info!(
@@ -283,6 +300,10 @@ impl<W: Write> Pipeline<W> {
         unreachable!("the attempt counter is unbounded")
     }
 
+    fn stop_requested(&self) -> bool {
+        self.cfg.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
     pub fn summary(&self) -> Summary {
         let seconds = self.started.elapsed().as_secs_f64();
         let stats = self.source.stats();
@@ -298,6 +319,7 @@ impl<W: Write> Pipeline<W> {
             } else {
                 0.0
             },
+            stopped: self.stop_requested(),
             ground_truth: self.has_gt.then_some(self.score),
         }
     }

@@ -1,7 +1,7 @@
 //! `ssd-edge run`: frames from a source through the detector, one JSON line per frame on
 //! stdout and a summary line at the end.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ssd_edge::frame::PixelFormat;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
@@ -63,6 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let max_frames = args
         .frames
         .or(matches!(spec, SourceSpec::Synth(_)).then_some(SYNTH_FRAMES));
+    let stop = ssd_edge::shutdown::install().context("installing the SIGINT/SIGTERM handlers")?;
     let cfg = PipelineConfig {
         frame_timeout: seconds(args.timeout, "--timeout")?,
         max_frames,
@@ -71,6 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .reconnect_for
             .map(|s| seconds(s, "--reconnect-for"))
             .transpose()?,
+        stop: Some(stop),
         ..PipelineConfig::default()
     };
     let out = BufWriter::new(std::io::stdout().lock());
