@@ -115,3 +115,23 @@ fn cli_reports_error_and_fails() {
         "{err}"
     );
 }
+
+#[test]
+fn cli_rejects_unknown_weight_scaling() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ssd-train"))
+        .args(["quantize", "--weight-scale", "per-row", "--model"])
+        .arg(dir.path().join("m.onnx"))
+        .arg("--calib")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("o.onnx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("per-row") && err.contains("channel, tensor or auto"),
+        "{err}"
+    );
+}
