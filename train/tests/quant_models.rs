@@ -409,3 +409,39 @@ fn auto_weight_scale_follows_timings_and_error() {
         report.layers
     );
 }
+
+/// `--auto` judges a layer by the error of the weight scaling it would get: with per-tensor
+/// weights a layer can fail the error limit that its per-channel form passes.
+#[test]
+fn auto_error_limit_uses_the_chosen_weight_scaling() {
+    let model = fixtures::ssd_like();
+    let (dir, mut opts) = setup("werr", &model, 64, 4);
+    opts.timings = Some(timing_table(dir.path(), |n| {
+        serde_json::json!({"name": n, "float_ms": 9.0, "int8_ms": 1.0, "int8_tensor_ms": 0.5,
+                           "quantize_ms": 0.1, "dequantize_ms": 0.1})
+    }));
+    opts.auto = true;
+    let report = quant::quantize(&opts).unwrap();
+    // The layer per-tensor scaling hurts most, and a limit between its two errors.
+    let l = report
+        .layers
+        .iter()
+        .max_by(|a, b| (a.rel_err_tensor / a.rel_err).total_cmp(&(b.rel_err_tensor / b.rel_err)))
+        .unwrap();
+    assert!(l.rel_err_tensor > 1.01 * l.rel_err, "{l:#?}");
+    let (name, limit) = (l.name.clone(), (l.rel_err + l.rel_err_tensor) / 2.0);
+    opts.max_rel_err = limit;
+    let int8_with = |mode: WeightScaleMode, opts: &mut QuantizeOptions| {
+        opts.weight_scale = mode;
+        let r = quant::quantize(opts).unwrap();
+        r.layers.iter().find(|l| l.name == name).unwrap().int8
+    };
+    assert!(
+        int8_with(WeightScaleMode::Channel, &mut opts),
+        "{name} per-channel"
+    );
+    assert!(
+        !int8_with(WeightScaleMode::Tensor, &mut opts),
+        "{name} per-tensor"
+    );
+}

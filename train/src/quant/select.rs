@@ -87,6 +87,14 @@ fn weight_scale(l: &LayerReport, opts: &QuantizeOptions) -> (WeightScale, Option
     }
 }
 
+/// The relative output error of a layer with the weight scaling it was given.
+fn rel_err(l: &LayerReport) -> f32 {
+    match l.weights {
+        WeightScale::Tensor => l.rel_err_tensor,
+        WeightScale::Channel => l.rel_err,
+    }
+}
+
 /// The int8 kernel time of a layer with the weight scaling it was given.
 fn int8_ms(l: &LayerReport) -> f64 {
     match l.weights {
@@ -118,10 +126,10 @@ pub fn choose(
             (true, "int8 (all layers)".into())
         } else if forced_int8.contains(s.name.as_str()) {
             (true, "forced int8 (--int8-layers)".into())
-        } else if l.rel_err > opts.max_rel_err {
+        } else if rel_err(l) > opts.max_rel_err {
             (
                 false,
-                format!("float: int8 error {:.3} > {}", l.rel_err, opts.max_rel_err),
+                format!("float: int8 error {:.3} > {}", rel_err(l), opts.max_rel_err),
             )
         } else if int8_ms(l) >= t.float_ms {
             (
