@@ -43,7 +43,9 @@ fn one_line_per_model_with_consistent_stage_times() {
         assert_eq!(line["frames"], 7);
         let stage = |k: &str, q: &str| line[k][q].as_f64().unwrap();
         for k in ["preprocess_ms", "forward_ms", "decode_ms", "total_ms"] {
-            assert!(stage(k, "min") > 0.0, "{k}: {line}");
+            // The tiny model's decode (18 priors) can take less than the printed resolution.
+            let floor = if k == "decode_ms" { 0.0 } else { 1e-3 };
+            assert!(stage(k, "min") >= floor, "{k}: {line}");
             assert!(stage(k, "min") <= stage(k, "median"), "{k}: {line}");
             assert!(stage(k, "median") <= stage(k, "p90"), "{k}: {line}");
         }

@@ -42,8 +42,8 @@ struct Spread {
 impl Spread {
     fn of(mut ms: Vec<f64>) -> Spread {
         ms.sort_by(f64::total_cmp);
-        // Microsecond resolution is plenty, and keeps the lines readable.
-        let at = |q: f64| (ms[((ms.len() - 1) as f64 * q).round() as usize] * 1e3).round() / 1e3;
+        // 0.1 us resolution is plenty, and keeps the lines readable.
+        let at = |q: f64| (ms[((ms.len() - 1) as f64 * q).round() as usize] * 1e4).round() / 1e4;
         Spread {
             median: at(0.5),
             p90: at(0.9),
