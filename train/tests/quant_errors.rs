@@ -96,18 +96,25 @@ fn unknown_layer_name() {
     );
 }
 
+/// `ssd-train quantize EXTRA --model DIR/MODEL --calib DIR --out DIR/o.onnx`.
+fn quantize_cli(dir: &std::path::Path, model: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ssd-train"))
+        .arg("quantize")
+        .args(extra)
+        .arg("--model")
+        .arg(dir.join(model))
+        .arg("--calib")
+        .arg(dir)
+        .arg("--out")
+        .arg(dir.join("o.onnx"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn cli_reports_error_and_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ssd-train"))
-        .args(["quantize", "--model"])
-        .arg(dir.path().join("absent.onnx"))
-        .arg("--calib")
-        .arg(dir.path())
-        .arg("--out")
-        .arg(dir.path().join("o.onnx"))
-        .output()
-        .unwrap();
+    let out = quantize_cli(dir.path(), "absent.onnx", &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -119,15 +126,7 @@ fn cli_reports_error_and_fails() {
 #[test]
 fn cli_rejects_unknown_weight_scaling() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ssd-train"))
-        .args(["quantize", "--weight-scale", "per-row", "--model"])
-        .arg(dir.path().join("m.onnx"))
-        .arg("--calib")
-        .arg(dir.path())
-        .arg("--out")
-        .arg(dir.path().join("o.onnx"))
-        .output()
-        .unwrap();
+    let out = quantize_cli(dir.path(), "m.onnx", &["--weight-scale", "per-row"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
