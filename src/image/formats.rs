@@ -7,7 +7,7 @@
 //! caller owns and reuses across frames.
 
 use super::mjpeg;
-use super::yuv::{GreyReader, Nv12Reader, YuyvReader};
+use super::yuv::{check, GreyReader, Nv12Reader, YuyvReader};
 use crate::frame::{Frame, PixelFormat};
 
 /// Problems with a frame's bytes.
@@ -63,32 +63,9 @@ pub struct Bgr24Reader<'a> {
     height: u32,
 }
 
-fn check_len(
-    format: PixelFormat,
-    data: &[u8],
-    width: u32,
-    height: u32,
-    bytes_per_pixel: usize,
-) -> Result<(), FormatError> {
-    if width == 0 || height == 0 {
-        return Err(FormatError::Empty { width, height });
-    }
-    let expected = width as usize * height as usize * bytes_per_pixel;
-    if data.len() < expected {
-        return Err(FormatError::TooShort {
-            format,
-            width,
-            height,
-            expected,
-            got: data.len(),
-        });
-    }
-    Ok(())
-}
-
 impl<'a> Rgb24Reader<'a> {
     pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, FormatError> {
-        check_len(PixelFormat::Rgb24, data, width, height, 3)?;
+        check(PixelFormat::Rgb24, data, width, height, false)?;
         Ok(Rgb24Reader {
             data,
             width,
@@ -99,7 +76,7 @@ impl<'a> Rgb24Reader<'a> {
 
 impl<'a> Bgr24Reader<'a> {
     pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, FormatError> {
-        check_len(PixelFormat::Bgr24, data, width, height, 3)?;
+        check(PixelFormat::Bgr24, data, width, height, false)?;
         Ok(Bgr24Reader {
             data,
             width,

@@ -43,7 +43,8 @@ pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> Option<usize> 
     }
 }
 
-fn check(
+/// Size and length check shared by every packed/planar reader.
+pub(super) fn check(
     format: PixelFormat,
     data: &[u8],
     width: u32,
