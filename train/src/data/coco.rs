@@ -2,11 +2,10 @@
 //! pixels, categories. Category ids map to contiguous 0-based labels: by the order of a
 //! given class-name list, or by ascending category id.
 
-use super::{clip_normalise, load_rgb, DataError, Dataset, LoadStats, Sample};
+use super::{clip_normalise, load_entry, DataError, Dataset, DiskEntry, LoadStats, Sample};
 use serde::{Deserialize, Serialize};
-use ssd_edge::ssd::CornerBox;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CocoFile {
@@ -72,13 +71,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DataE
     })
 }
 
-struct Entry {
-    id: u64,
-    image: PathBuf,
-    boxes: Vec<CornerBox>,
-    labels: Vec<usize>,
-    difficult: Vec<bool>,
-}
+type Entry = DiskEntry<u64>;
 
 pub struct CocoDataset {
     classes: Vec<String>,
@@ -221,17 +214,7 @@ impl Dataset for CocoDataset {
     }
 
     fn get(&self, i: usize) -> Result<Sample, DataError> {
-        let e = self.entries.get(i).ok_or(DataError::OutOfRange {
-            index: i,
-            len: self.entries.len(),
-        })?;
-        let image = load_rgb(&e.image)?;
-        Ok(Sample {
-            image,
-            boxes: e.boxes.clone(),
-            labels: e.labels.clone(),
-            difficult: e.difficult.clone(),
-        })
+        load_entry(&self.entries, i)
     }
 
     fn class_names(&self) -> &[String] {

@@ -107,6 +107,30 @@ pub(crate) fn clip_normalise(b: [f64; 4], w: u32, h: u32) -> Option<(CornerBox, 
     ))
 }
 
+/// One annotated image on disk, as the file-backed data sets (VOC, COCO) hold them.
+#[derive(Clone, Debug)]
+pub(crate) struct DiskEntry<Id> {
+    pub id: Id,
+    pub image: PathBuf,
+    pub boxes: Vec<CornerBox>,
+    pub labels: Vec<usize>,
+    pub difficult: Vec<bool>,
+}
+
+/// `Dataset::get` of a file-backed data set: entry `i` with its image read from disk.
+pub(crate) fn load_entry<Id>(entries: &[DiskEntry<Id>], i: usize) -> Result<Sample, DataError> {
+    let e = entries.get(i).ok_or(DataError::OutOfRange {
+        index: i,
+        len: entries.len(),
+    })?;
+    Ok(Sample {
+        image: load_rgb(&e.image)?,
+        boxes: e.boxes.clone(),
+        labels: e.labels.clone(),
+        difficult: e.difficult.clone(),
+    })
+}
+
 pub(crate) fn load_rgb(path: &std::path::Path) -> Result<RgbImage, DataError> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),

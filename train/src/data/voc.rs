@@ -5,19 +5,12 @@
 //! VOC boxes are 1-based inclusive pixels; a box xmin..xmax covers pixels xmin-1 .. xmax-1
 //! 0-based, i.e. the continuous interval [xmin - 1, xmax], which is what we normalise.
 
-use super::{clip_normalise, load_rgb, DataError, Dataset, LoadStats, Sample};
+use super::{clip_normalise, load_entry, DataError, Dataset, DiskEntry, LoadStats, Sample};
 use ssd_edge::ssd::CornerBox;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug)]
-struct Entry {
-    id: String,
-    image: PathBuf,
-    boxes: Vec<CornerBox>,
-    labels: Vec<usize>,
-    difficult: Vec<bool>,
-}
+type Entry = DiskEntry<String>;
 
 pub struct VocDataset {
     classes: Vec<String>,
@@ -174,17 +167,7 @@ impl Dataset for VocDataset {
     }
 
     fn get(&self, i: usize) -> Result<Sample, DataError> {
-        let e = self.entries.get(i).ok_or(DataError::OutOfRange {
-            index: i,
-            len: self.entries.len(),
-        })?;
-        let image = load_rgb(&e.image)?;
-        Ok(Sample {
-            image,
-            boxes: e.boxes.clone(),
-            labels: e.labels.clone(),
-            difficult: e.difficult.clone(),
-        })
+        load_entry(&self.entries, i)
     }
 
     fn class_names(&self) -> &[String] {
