@@ -477,6 +477,23 @@ fn dw_separable(layers: &mut Vec<Layer>, name: &str, c_in: usize, c_out: usize, 
     );
 }
 
+/// MobileNet v1's depthwise-separable blocks after the stem: (output channels, stride).
+pub const MOBILENET_V1_BLOCKS: [(usize, usize); 13] = [
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+];
+
 /// MobileNet-v1-style body (depthwise separable, batch norm) at 300x300 with source maps
 /// 38, 19, 10 from the body and 5, 3, 1 from extras: the SSD300 grid, so the VOC prior
 /// configuration (8732 boxes) applies unchanged.
@@ -492,22 +509,8 @@ pub fn mobile(num_classes: usize, width: f32, arch: &str) -> NetSpec {
             .no_bias()
             .init(InitKind::KaimingFanOut),
     );
-    // (out channels, stride) as MobileNet v1; sources after the 38x38, 19x19, 10x10 stages.
-    let blocks: [(usize, usize); 13] = [
-        (64, 1),
-        (128, 2),
-        (128, 1),
-        (256, 2),
-        (256, 1),
-        (512, 2),
-        (512, 1),
-        (512, 1),
-        (512, 1),
-        (512, 1),
-        (512, 1),
-        (1024, 2),
-        (1024, 1),
-    ];
+    // Sources after the 38x38, 19x19, 10x10 stages.
+    let blocks = MOBILENET_V1_BLOCKS;
     let mut ch = w(32);
     let mut channels = Vec::new();
     for (i, &(c, s)) in blocks.iter().enumerate() {

@@ -295,21 +295,7 @@ pub fn mobile_ssd300() -> ModelProto {
     let mut b = Builder::new(23);
     let mut x = b.conv("stem", "image", 3, 32, 3, 2, false);
     x = b.relu6(&x);
-    let blocks: [(usize, usize); 13] = [
-        (64, 1),
-        (128, 2),
-        (128, 1),
-        (256, 2),
-        (256, 1),
-        (512, 2),
-        (512, 1),
-        (512, 1),
-        (512, 1),
-        (512, 1),
-        (512, 1),
-        (1024, 2),
-        (1024, 1),
-    ];
+    let blocks = crate::net::spec::MOBILENET_V1_BLOCKS;
     let mut cin = 32;
     let mut maps = vec![];
     for (i, (cout, s)) in blocks.iter().enumerate() {
