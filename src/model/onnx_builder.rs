@@ -466,37 +466,6 @@ impl GraphBuilder {
         )
     }
 
-    /// Quantized convolution (int8 inference): x, x_scale, x_zero_point, w, w_scale,
-    /// w_zero_point, y_scale, y_zero_point, optional i32 bias.
-    #[allow(clippy::too_many_arguments)]
-    pub fn qlinear_conv(
-        &mut self,
-        inputs: [&str; 8],
-        bias: Option<&str>,
-        p: &ConvParams,
-    ) -> String {
-        let mut ins: Vec<&str> = inputs.to_vec();
-        if let Some(b) = bias {
-            ins.push(b);
-        }
-        let attrs = vec![
-            attr::ints("kernel_shape", &p.kernel),
-            attr::ints("strides", &p.strides),
-            attr::ints("pads", &p.pads),
-            attr::ints("dilations", &p.dilations),
-            attr::int("group", p.group),
-        ];
-        self.op("QLinearConv", &ins, attrs)
-    }
-
-    pub fn quantize_linear(&mut self, x: &str, scale: &str, zero_point: &str) -> String {
-        self.op("QuantizeLinear", &[x, scale, zero_point], vec![])
-    }
-
-    pub fn dequantize_linear(&mut self, x: &str, scale: &str, zero_point: &str) -> String {
-        self.op("DequantizeLinear", &[x, scale, zero_point], vec![])
-    }
-
     pub fn graph(&self) -> &pb::GraphProto {
         &self.graph
     }
