@@ -24,3 +24,16 @@ pub struct Frame<'a> {
     /// Capture time in microseconds since the source started.
     pub timestamp_us: u64,
 }
+
+impl<'a> Frame<'a> {
+    /// A decoded RGB image as a frame (still images, synthetic scenes, evaluation data).
+    pub fn rgb(img: &'a image::RgbImage, timestamp_us: u64) -> Self {
+        Frame {
+            data: img.as_raw(),
+            format: PixelFormat::Rgb24,
+            width: img.width(),
+            height: img.height(),
+            timestamp_us,
+        }
+    }
+}

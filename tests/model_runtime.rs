@@ -9,13 +9,7 @@ use ssd_edge::ssd::Detections;
 use support::*;
 
 fn frame(img: &image::RgbImage) -> Frame<'_> {
-    Frame {
-        data: img.as_raw(),
-        format: PixelFormat::Rgb24,
-        width: img.width(),
-        height: img.height(),
-        timestamp_us: 0,
-    }
+    Frame::rgb(img, 0)
 }
 
 fn to_px(b: [f32; 4], w: u32, h: u32) -> [f32; 4] {

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use ssd_edge::frame::{Frame, PixelFormat};
+use ssd_edge::frame::Frame;
 use ssd_edge::image::annotate;
 use ssd_edge::model::{default_model, Detector};
 use ssd_edge::ssd::Detections;
@@ -138,13 +138,7 @@ fn detect_one(
     detections: &mut Detections,
 ) -> Result<String> {
     let mut img = read_image(path)?;
-    let frame = Frame {
-        data: img.as_raw(),
-        format: PixelFormat::Rgb24,
-        width: img.width(),
-        height: img.height(),
-        timestamp_us: 0,
-    };
+    let frame = Frame::rgb(&img, 0);
     detector
         .detect(&frame, detections)
         .with_context(|| format!("{}: detection failed", path.display()))?;

@@ -2,7 +2,7 @@
 //! the ground truth of every frame, so a run can check the detector against it.
 
 use super::{FrameSource, SourceError};
-use crate::frame::{Frame, PixelFormat};
+use crate::frame::Frame;
 use crate::synth::{GtObject, Sequence, SequenceConfig, SynthConfig};
 use image::RgbImage;
 use std::time::Duration;
@@ -39,14 +39,8 @@ impl SynthSource {
 impl FrameSource for SynthSource {
     fn next_frame(&mut self, _timeout: Duration) -> Result<Option<Frame<'_>>, SourceError> {
         self.sequence.next_frame(&mut self.image);
-        let (width, height) = self.image.dimensions();
-        Ok(Some(Frame {
-            data: self.image.as_raw(),
-            format: PixelFormat::Rgb24,
-            width,
-            height,
-            timestamp_us: self.sequence.frame_index().saturating_sub(1) * self.period_us,
-        }))
+        let timestamp_us = self.sequence.frame_index().saturating_sub(1) * self.period_us;
+        Ok(Some(Frame::rgb(&self.image, timestamp_us)))
     }
 
     fn describe(&self) -> String {

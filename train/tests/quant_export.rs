@@ -2,7 +2,7 @@
 //! the int8 model loads in the board's `Detector`, runs integer kernels, keeps the board
 //! metadata, and detects like the float model on a calibration image.
 
-use ssd_edge::frame::{Frame, PixelFormat};
+use ssd_edge::frame::Frame;
 use ssd_edge::model::{Detector, InputSpec};
 use ssd_edge::ssd::Detections;
 use ssd_train::export::{export, meta_for};
@@ -54,13 +54,7 @@ fn exported_tiny_ssd_quantizes_and_loads_in_detector() {
     let img = image::open(dir.path().join("calib/0000.png"))
         .unwrap()
         .to_rgb8();
-    let frame = Frame {
-        data: img.as_raw(),
-        format: PixelFormat::Rgb24,
-        width: img.width(),
-        height: img.height(),
-        timestamp_us: 0,
-    };
+    let frame = Frame::rgb(&img, 0);
     let (mut fd, mut qd) = (Detections::new(), Detections::new());
     fdet.detect(&frame, &mut fd).unwrap();
     qdet.detect(&frame, &mut qd).unwrap();

@@ -7,7 +7,7 @@
 //! exact decode + NMS the board runs.
 
 use anyhow::{bail, Context};
-use ssd_edge::frame::{Frame, PixelFormat};
+use ssd_edge::frame::Frame;
 use ssd_edge::model::Detector;
 use ssd_edge::ssd::Detections;
 use ssd_train::data::coco::{read_json, CocoFile, CocoResult};
@@ -98,13 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         let mut out = Detections::new();
         let report = evaluate_detector(&ds, |_, s| {
-            let frame = Frame {
-                data: s.image.as_raw(),
-                format: PixelFormat::Rgb24,
-                width: s.image.width(),
-                height: s.image.height(),
-                timestamp_us: 0,
-            };
+            let frame = Frame::rgb(&s.image, 0);
             det.detect(&frame, &mut out).map_err(|e| e.to_string())?;
             Ok(out
                 .iter()

@@ -190,7 +190,12 @@ pub fn run_f32(plan: &Plan, input: Tensor) -> Result<Vec<f32>, QuantError> {
     let out = plan
         .run(tvec!(input.into()))
         .map_err(|e| QuantError::Tract(format!("{e:#}")))?;
-    let t = out[0]
+    as_f32(&out[0])
+}
+
+/// A tract value's elements as f32.
+pub fn as_f32(t: &TValue) -> Result<Vec<f32>, QuantError> {
+    let t = t
         .cast_to::<f32>()
         .map_err(|e| QuantError::Tract(format!("{e:#}")))?;
     let v = t

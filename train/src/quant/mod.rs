@@ -484,8 +484,8 @@ fn compare_outputs(
         };
         let (fo, qo) = (run(float)?, run(int8)?);
         for (i, (f, q)) in fo.iter().zip(qo.iter()).enumerate() {
-            let f = as_f32(f)?;
-            let q = as_f32(q)?;
+            let f = micro::as_f32(f)?;
+            let q = micro::as_f32(q)?;
             for (a, b) in f.iter().zip(&q) {
                 let d = (a - b).abs();
                 diffs[i].max_abs = diffs[i].max_abs.max(d);
@@ -496,7 +496,7 @@ fn compare_outputs(
         let ci = *conf_ix.get_or_insert_with(|| find_conf(&names, &fo, info));
         let shape = fo[ci].shape().to_vec();
         let classes = *shape.last().unwrap_or(&1);
-        let (mut fs, mut qs) = (as_f32(&fo[ci])?, as_f32(&qo[ci])?);
+        let (mut fs, mut qs) = (micro::as_f32(&fo[ci])?, micro::as_f32(&qo[ci])?);
         if info.conf_logits {
             softmax_rows(&mut fs, classes);
             softmax_rows(&mut qs, classes);
@@ -536,16 +536,6 @@ fn find_conf(names: &[String], outputs: &[TValue], info: &ModelInfo) -> usize {
         .iter()
         .position(|o| o.shape().last().is_some_and(|c| *c != 4))
         .unwrap_or(0)
-}
-
-fn as_f32(t: &TValue) -> Result<Vec<f32>, QuantError> {
-    let t = t
-        .cast_to::<f32>()
-        .map_err(|e| QuantError::Tract(format!("{e:#}")))?;
-    let v = t
-        .try_as_plain_ram()
-        .and_then(|p| p.as_slice::<f32>().map(|s| s.to_vec()));
-    v.map_err(|e| QuantError::Tract(format!("{e:#}")))
 }
 
 fn softmax_rows(v: &mut [f32], n: usize) {

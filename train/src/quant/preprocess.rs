@@ -4,7 +4,7 @@
 //! differently preprocessed pixels would calibrate the wrong ranges.
 
 use super::InputSpec;
-use ssd_edge::frame::{Frame, PixelFormat};
+use ssd_edge::frame::Frame;
 use ssd_edge::image::preprocess::{self as board, Preprocessor};
 use tract_onnx::prelude::*;
 
@@ -26,13 +26,7 @@ pub fn board_spec(input: &InputSpec) -> board::InputSpec {
 pub fn to_tensor(img: &image::RgbImage, input: &InputSpec) -> Result<Tensor, String> {
     let mut pre = Preprocessor::new(&board_spec(input));
     let mut data = vec![0f32; pre.output_len()];
-    let frame = Frame {
-        data: img.as_raw(),
-        format: PixelFormat::Rgb24,
-        width: img.width(),
-        height: img.height(),
-        timestamp_us: 0,
-    };
+    let frame = Frame::rgb(img, 0);
     pre.run(&frame, &mut data).map_err(|e| e.to_string())?;
     Tensor::from_shape(&[1, 3, input.height as usize, input.width as usize], &data)
         .map_err(|e| e.to_string())
