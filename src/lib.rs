@@ -6,6 +6,7 @@
 //! `ssd` and `synth` are shared with the trainer (`train/`), so the boxes a model was trained
 //! with are, by construction, the boxes the board decodes with.
 
+pub mod count;
 pub mod frame;
 pub mod image;
 #[cfg(feature = "runtime")]
@@ -13,6 +14,8 @@ pub mod model;
 #[cfg(feature = "runtime")]
 pub mod pipeline;
 pub mod shutdown;
+pub mod sink;
 pub mod source;
 pub mod ssd;
 pub mod synth;
+pub mod track;

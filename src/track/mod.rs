@@ -1,0 +1,30 @@
+//! Multi-object tracking: stable ids across frames for the detections of one camera.
+//!
+//! The tracker's output type is fixed here so the counting stage can be written against it;
+//! the tracker itself lives in the submodules.
+
+/// One confirmed track as the tracker reports it after a frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackedObject {
+    /// Unique for the life of the process, never reused.
+    pub id: u32,
+    /// Model class id (classes are tracked apart: a track never changes class).
+    pub class_id: u16,
+    /// Score of the detection last matched to this track.
+    pub score: f32,
+    /// Pixels of the frame, `[x0, y0, x1, y1]`: the tracker's estimate after this frame.
+    pub bbox: [f32; 4],
+    /// Frames this track was matched with a detection, in all.
+    pub hits: u32,
+    /// Frames since the last match: 0 when a detection was matched this frame; greater while
+    /// the track coasts on its prediction inside the lost buffer.
+    pub lost_frames: u32,
+}
+
+/// A detection handed to the tracker, in pixels of the frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackInput {
+    pub class_id: u16,
+    pub score: f32,
+    pub bbox: [f32; 4],
+}
