@@ -30,7 +30,7 @@ pub struct Args {
     pub images: Vec<PathBuf>,
 }
 
-fn parse_threshold(s: &str) -> Result<f32, String> {
+pub fn parse_threshold(s: &str) -> Result<f32, String> {
     let t: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..=1.0).contains(&t) {
         Ok(t)

@@ -1,11 +1,16 @@
-//! `ssd-edge run`: frames from a source through the detector, one JSON line per frame on
-//! stdout and a summary line at the end.
+//! `ssd-edge run`: frames from a source through detect -> track -> count -> sinks. One JSON
+//! line per frame on stdout, a summary line at the end; with lines or zones in the config,
+//! events and running totals go to the store (SQLite) as well.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use ssd_edge::config::EdgeConfig;
+use ssd_edge::count::Counter;
 use ssd_edge::frame::PixelFormat;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
+use ssd_edge::sink::{GroundTruthSink, JsonLines};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
-use std::io::BufWriter;
+use ssd_edge::track::Tracker;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,9 +20,14 @@ const SYNTH_FRAMES: u64 = 100;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED].
-    #[arg(long, default_value = "synth")]
-    pub source: String,
+    /// The board's config file: [source], [model], [tracker], [store], [[line]], [[zone]]
+    /// (example: deploy/edge.toml). Flags override it.
+    #[arg(long, value_name = "edge.toml")]
+    pub config: Option<PathBuf>,
+    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED]
+    /// [default: synth].
+    #[arg(long)]
+    pub source: Option<String>,
     /// ONNX model [default: models/default.onnx].
     #[arg(long, value_name = "M.onnx")]
     pub model: Option<PathBuf>,
@@ -36,50 +46,127 @@ pub struct Args {
     /// Stop after this many processed frames [synth default: 100].
     #[arg(long)]
     pub frames: Option<u64>,
-    /// Minimum score of reported detections.
-    #[arg(long, default_value_t = 0.5)]
-    pub threshold: f32,
-    /// Longest wait for one frame, in seconds.
-    #[arg(long, default_value_t = 2.0)]
-    pub timeout: f64,
+    /// Minimum score of reported detections [default: the model's detection_threshold].
+    #[arg(long, value_name = "T", value_parser = super::detect::parse_threshold)]
+    pub threshold: Option<f32>,
+    /// Track objects (on by itself when the config has lines or zones).
+    #[arg(long)]
+    pub track: bool,
+    /// Longest wait for one frame, in seconds [default: 2].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
     /// Give up reconnecting to a camera after this many seconds [default: never].
     #[arg(long, value_name = "SECONDS")]
     pub reconnect_for: Option<f64>,
-    /// Output format of the per-frame lines (JSON lines is the only one so far).
-    #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
-    pub output: String,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let spec: SourceSpec = args.source.parse()?;
-    let opts = SourceOptions {
-        size: args.size,
-        fps: args.fps,
-        format: args.format,
+    let cfg = match &args.config {
+        Some(path) => EdgeConfig::load(path)?,
+        None => EdgeConfig::default(),
     };
-    let detector = super::detect::load_detector(args.model.as_deref(), args.sidecar.as_deref())?;
+    let src = &cfg.source;
+    let spec: SourceSpec = args
+        .source
+        .as_deref()
+        .or(src.uri.as_deref())
+        .unwrap_or("synth")
+        .parse()?;
+    let opts = SourceOptions {
+        size: match args.size {
+            Some(s) => Some(s),
+            None => src
+                .size
+                .as_deref()
+                .map(source::parse_size)
+                .transpose()
+                .map_err(|e| config_error(&args, "source.size", e))?,
+        },
+        fps: args.fps.or(src.fps),
+        format: match args.format {
+            Some(f) => Some(f),
+            None => src
+                .format
+                .as_deref()
+                .map(source::parse_format)
+                .transpose()
+                .map_err(|e| config_error(&args, "source.format", e))?,
+        },
+    };
+    let model = args.model.as_deref().or(cfg.model.path.as_deref());
+    let sidecar = args.sidecar.as_deref().or(cfg.model.sidecar.as_deref());
+    let detector = super::detect::load_detector(model, sidecar)?;
+    // One rule for `detect` and `run`: the flag, else the config, else the model's own value
+    // (each validated where it is read).
+    let threshold = args
+        .threshold
+        .or(cfg.model.threshold)
+        .unwrap_or(detector.meta().detection_threshold);
+
+    let count_spec = cfg.count_spec();
+    let labels = ssd_edge::sink::json::label_table(
+        &detector.meta().labels,
+        detector.meta().num_classes(),
+    );
+    let counter = if count_spec.is_empty() {
+        None
+    } else {
+        let c = Counter::new(count_spec, &labels, cfg.tracker.capacity)
+            .map_err(|e| config_error(&args, &e.key, e.message))?;
+        Some(c)
+    };
+    let tracking = args.track || counter.is_some();
+
     let source = source::open(&spec, &opts)?;
     log::info!("source: {}", source.describe());
     let max_frames = args
         .frames
+        .or(src.frames)
         .or(matches!(spec, SourceSpec::Synth(_)).then_some(SYNTH_FRAMES));
-    let stop = ssd_edge::shutdown::install().context("installing the SIGINT/SIGTERM handlers")?;
-    let cfg = PipelineConfig {
-        frame_timeout: seconds(args.timeout, "--timeout")?,
+    let stop = ssd_edge::shutdown::install().context("installing the signal handlers")?;
+    let pcfg = PipelineConfig {
+        frame_timeout: seconds(args.timeout.or(src.timeout).unwrap_or(2.0), "--timeout")?,
         max_frames,
-        threshold: args.threshold,
+        threshold,
         reconnect_for: args
             .reconnect_for
+            .or(src.reconnect_for)
             .map(|s| seconds(s, "--reconnect-for"))
             .transpose()?,
         stop: Some(stop),
         ..PipelineConfig::default()
     };
     let out = BufWriter::new(std::io::stdout().lock());
-    let mut pipeline = Pipeline::new(source, detector, out, cfg);
+    let mut pipeline = Pipeline::new(source, detector, pcfg).with_sink(Box::new(JsonLines::new(
+        out,
+        tracking,
+        counter.is_some(),
+    )));
+    if tracking {
+        pipeline = pipeline.with_tracker(Tracker::new(&cfg.tracker));
+    }
+    if let Some(c) = counter {
+        pipeline = pipeline.with_counter(c);
+    }
+    if matches!(spec, SourceSpec::Synth(_)) {
+        pipeline = pipeline.with_sink(Box::new(GroundTruthSink::new(pipeline.labels(), 0.5)));
+    }
+
     let result = pipeline.run();
+    if let Err(e) = &result {
+        if e.is_output_closed() {
+            // `ssd-edge run | head`: the reader has what it wanted.
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let summary = pipeline.summary();
-    println!("{}", serde_json::json!({ "summary": summary }));
+    let mut stdout = std::io::stdout().lock();
+    let printed = writeln!(stdout, "{}", serde_json::json!({ "summary": summary }))
+        .and_then(|_| stdout.flush());
+    match printed {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        other => other.context("writing the summary to stdout")?,
+    }
     log::info!(
         "{} frames in {:.1} s ({:.1} fps), {} dropped, {} corrupt, {} timeouts, {} reconnects",
         summary.frames,
@@ -90,16 +177,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         summary.timeouts,
         summary.reconnects
     );
-    if let Some(gt) = summary.ground_truth {
-        log::info!(
-            "against the scene's ground truth (IoU {}): precision {:.3}, recall {:.3}",
-            gt.iou,
-            gt.precision,
-            gt.recall
+    result?;
+    if summary.frames == 0 {
+        bail!(
+            "no frame could be processed ({} corrupt, {} timeouts)",
+            summary.corrupt,
+            summary.timeouts
         );
     }
-    result?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn config_error(args: &Args, key: &str, message: impl std::fmt::Display) -> anyhow::Error {
+    match &args.config {
+        Some(p) => anyhow::anyhow!("{}: {key}: {message}", p.display()),
+        None => anyhow::anyhow!("{key}: {message}"),
+    }
 }
 
 pub fn seconds(s: f64, flag: &str) -> Result<Duration> {

@@ -1,11 +1,19 @@
 //! Outputs, on one seam. The frame loop hands every sink the same [`FrameReport`] after each
-//! frame and the run's end; a sink that talks to a disk or a network does that work on its own
-//! thread and takes the report through a bounded queue, so the loop never waits on it.
+//! frame, and asks each for its part of the run's summary at the end. A sink that talks to a
+//! disk or a network does that work on its own thread and takes the report through a bounded
+//! queue, so the loop never waits on it.
 
-use crate::count::{Event, TotalKey};
+pub mod ground_truth;
+pub mod json;
+pub mod jsonl;
+
+use crate::count::{Counter, Event};
+use crate::source::GroundTruth;
 use crate::ssd::Detection;
-use crate::synth::GtObject;
 use crate::track::TrackedObject;
+
+pub use ground_truth::GroundTruthSink;
+pub use jsonl::JsonLines;
 
 /// Everything one frame produced, borrowed for the duration of the call.
 pub struct FrameReport<'a> {
@@ -21,14 +29,14 @@ pub struct FrameReport<'a> {
     pub tracks: &'a [TrackedObject],
     /// Events this frame caused (empty without counting).
     pub events: &'a [Event],
+    /// The counting stage after this frame (running totals, zone occupancy); None without
+    /// lines or zones.
+    pub counts: Option<&'a Counter>,
     /// The synthetic source's ground truth for this frame.
-    pub ground_truth: Option<&'a [GtObject]>,
+    pub ground_truth: Option<GroundTruth<'a>>,
     /// Model labels by class id.
     pub labels: &'a [String],
 }
-
-/// Running totals after the frame, sorted by key.
-pub type Totals = [(TotalKey, u64)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -39,12 +47,30 @@ pub enum SinkError {
     Failed { sink: &'static str, message: String },
 }
 
+impl SinkError {
+    pub fn from_io(sink: &'static str, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            SinkError::Closed
+        } else {
+            SinkError::Failed {
+                sink,
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
 pub trait Sink {
     /// Called after every processed frame.
-    fn frame(&mut self, report: &FrameReport<'_>, totals: &Totals) -> Result<(), SinkError>;
+    fn frame(&mut self, report: &FrameReport<'_>) -> Result<(), SinkError>;
 
     /// Called once when the run ends, however it ends; flushes what is buffered.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+
+    /// This sink's part of the run summary, as `(key, value)`.
+    fn summary(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
     }
 }

@@ -11,6 +11,8 @@ pub mod files;
 pub mod replay;
 pub mod synth;
 
+pub use synth::GroundTruth;
+
 use crate::frame::{Frame, PixelFormat};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -41,7 +43,7 @@ pub trait FrameSource {
     }
 
     /// Ground truth of the last frame, for sources that know it (synthetic scenes).
-    fn ground_truth(&self) -> Option<&[crate::synth::GtObject]> {
+    fn ground_truth(&self) -> Option<GroundTruth<'_>> {
         None
     }
 

@@ -3,9 +3,18 @@
 
 use super::{FrameSource, SourceError};
 use crate::frame::Frame;
-use crate::synth::{GtObject, Sequence, SequenceConfig, SynthConfig};
+use crate::synth::{Crossing, GtObject, Sequence, SequenceConfig, SynthConfig};
 use image::RgbImage;
 use std::time::Duration;
+
+/// What a synthetic frame really holds: its objects, and the crossings of the sequence's own
+/// counting line (vertical, at `line_x` pixels, decided by box centres) since the last frame.
+#[derive(Clone, Copy, Debug)]
+pub struct GroundTruth<'a> {
+    pub objects: &'a [GtObject],
+    pub crossings: &'a [Crossing],
+    pub line_x: f32,
+}
 
 pub struct SynthSource {
     seed: u64,
@@ -52,7 +61,11 @@ impl FrameSource for SynthSource {
         self.image.dimensions()
     }
 
-    fn ground_truth(&self) -> Option<&[GtObject]> {
-        Some(self.sequence.objects())
+    fn ground_truth(&self) -> Option<GroundTruth<'_>> {
+        Some(GroundTruth {
+            objects: self.sequence.objects(),
+            crossings: self.sequence.crossings(),
+            line_x: self.sequence.line_x(),
+        })
     }
 }

@@ -1,0 +1,204 @@
+//! `edge.toml`: what a board runs, in one file (`ssd-edge run --config edge.toml`). Every
+//! table is optional; command-line flags override what the file says. Unknown keys and bad
+//! values are errors naming the file, the key and the problem, before anything starts.
+//! Relative paths are relative to the file's folder, so a config and its model can move
+//! together. `deploy/edge.toml` is a commented example.
+
+use crate::count::{CountSpec, LineConfig, ZoneConfig};
+use crate::track::TrackerConfig;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Largest config file read (a config is a few kB; anything bigger is not one).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    #[serde(default)]
+    pub source: SourceSection,
+    #[serde(default)]
+    pub model: ModelSection,
+    #[serde(default)]
+    pub tracker: TrackerConfig,
+    #[cfg(feature = "store")]
+    pub store: Option<crate::store::StoreConfig>,
+    #[serde(default, rename = "line")]
+    pub lines: Vec<LineConfig>,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<ZoneConfig>,
+}
+
+/// `[source]`: where frames come from (as `--source` and its flags).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// `camera:/dev/video0`, `synth[:SEED]`, `replay:FILE`, a directory or an image file.
+    pub uri: Option<String>,
+    /// `WxH`.
+    pub size: Option<String>,
+    pub fps: Option<u32>,
+    pub format: Option<String>,
+    /// Stop after this many frames.
+    pub frames: Option<u64>,
+    /// Longest wait for one frame, seconds.
+    pub timeout: Option<f64>,
+    /// Give up reconnecting after this many seconds [default: never].
+    pub reconnect_for: Option<f64>,
+}
+
+/// `[model]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub path: Option<PathBuf>,
+    pub sidecar: Option<PathBuf>,
+    /// Minimum score of reported detections [default: the model's detection_threshold].
+    pub threshold: Option<f32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {size} bytes is too big for a config file (limit {MAX_CONFIG_BYTES})", .path.display())]
+    TooBig { path: PathBuf, size: u64 },
+    #[error("{}: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {key}: {message}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl EdgeConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let read = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read)?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooBig {
+                path: path.to_owned(),
+                size,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        let mut cfg = Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        cfg.check().map_err(|(key, message)| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Parses without touching the file system (paths stay as written).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', "\n  "))
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(p) = self.model.path.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.model.sidecar.as_mut() {
+            fix(p);
+        }
+        #[cfg(feature = "store")]
+        if let Some(s) = self.store.as_mut() {
+            fix(&mut s.path);
+        }
+    }
+
+    /// Checks what can be checked without the model; lines and zones are checked against the
+    /// model's labels once it is loaded ([`CountSpec::validate`]).
+    fn check(&self) -> Result<(), (String, String)> {
+        if let Some(t) = self.model.threshold {
+            if !(t.is_finite() && (0.0..=1.0).contains(&t)) {
+                return Err(("model.threshold".into(), format!("{t} is outside [0, 1]")));
+            }
+        }
+        for (key, v) in [
+            ("source.timeout", self.source.timeout),
+            ("source.reconnect_for", self.source.reconnect_for),
+        ] {
+            if let Some(s) = v {
+                if !(s.is_finite() && s > 0.0 && s < 1e6) {
+                    return Err((key.into(), format!("{s}: must be a positive number of seconds")));
+                }
+            }
+        }
+        if self.source.frames == Some(0) {
+            return Err(("source.frames".into(), "must be at least 1".into()));
+        }
+        self.tracker
+            .validate()
+            .map_err(|e| ("tracker".to_string(), e.to_string()))?;
+        Ok(())
+    }
+
+    pub fn count_spec(&self) -> CountSpec {
+        CountSpec {
+            lines: self.lines.clone(),
+            zones: self.zones.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses() {
+        let cfg = EdgeConfig::parse(
+            r#"
+            [source]
+            uri = "synth:3"
+            frames = 10
+            [model]
+            threshold = 0.4
+            [[line]]
+            name = "door"
+            a = [0.5, 1.0]
+            b = [0.5, 0.0]
+            anchor = "center"
+            classes = ["person"]
+            [[zone]]
+            name = "yard"
+            points = [[0.1, 0.1], [0.4, 0.1], [0.4, 0.6]]
+            loiter_seconds = 30
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.lines.len(), 1);
+        assert_eq!(cfg.zones[0].loiter_seconds, Some(30.0));
+        assert_eq!(cfg.source.uri.as_deref(), Some("synth:3"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_name_and_place() {
+        let e = EdgeConfig::parse("[[line]]\nname = \"x\"\na = [0, 0]\nb = [1, 1]\ndirection = 1\n")
+            .unwrap_err();
+        assert!(e.contains("unknown field `direction`"), "{e}");
+        assert!(e.contains("line 5"), "{e}");
+        let e = EdgeConfig::parse("[sorce]\nuri = \"synth\"\n").unwrap_err();
+        assert!(e.contains("unknown field `sorce`"), "{e}");
+        let e = EdgeConfig::parse("[[line]]\nname = \"x\"\na = [0, 0]\nb = [1, 1]\nanchor = \"feet\"\n")
+            .unwrap_err();
+        assert!(e.contains("feet"), "{e}");
+    }
+}

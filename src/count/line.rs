@@ -1,0 +1,166 @@
+//! Line crossings with a hysteresis band.
+//!
+//! A track's side of a line changes only when its anchor is seen beyond the band (a strip of
+//! half-width `band` on each side of the line). A crossing is the side changing from left to
+//! right (`in`) or right to left (`out`), so a box jittering on the line counts once, and a
+//! track only counts again in the same direction after it really went back. Because one
+//! anchor point decides (not all four corners, as supervision's LineZone asks), a line near the
+//! frame edge still counts boxes that the frame edge cuts.
+
+use super::event::Direction;
+use super::geometry::{crossing_param, signed_distance, Anchor, Point};
+
+/// A line as the counter uses it: in pixels of the frame, built once per frame size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineGeom {
+    pub a: Point,
+    pub b: Point,
+    /// Half-width of the hysteresis band, pixels.
+    pub band: f32,
+    pub anchor: Anchor,
+    /// Count crossings anywhere on the infinite line, not only within A-B.
+    pub extend: bool,
+}
+
+/// Which side of the line a track was last seen on, beyond the band.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Side {
+    #[default]
+    Unknown,
+    Left,
+    Right,
+}
+
+/// One track's memory of one line.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LineState {
+    side: Side,
+    /// The anchor when the track was last seen beyond the band on `side`.
+    last: Point,
+}
+
+impl LineGeom {
+    /// Updates a track's state with its anchor this frame; returns the crossing, if any.
+    pub fn update(&self, state: &mut LineState, bbox: &[f32; 4]) -> Option<Direction> {
+        let p = self.anchor.of(bbox);
+        let d = signed_distance(self.a, self.b, p);
+        let now = if d > self.band {
+            Side::Right
+        } else if d < -self.band {
+            Side::Left
+        } else {
+            return None;
+        };
+        let before = std::mem::replace(&mut state.side, now);
+        let from = std::mem::replace(&mut state.last, p);
+        let direction = match (before, now) {
+            (Side::Left, Side::Right) => Direction::In,
+            (Side::Right, Side::Left) => Direction::Out,
+            _ => return None,
+        };
+        if self.extend {
+            return Some(direction);
+        }
+        // The path from the last point beyond the band to this one must meet the segment.
+        let len = ((self.b[0] - self.a[0]).powi(2) + (self.b[1] - self.a[1]).powi(2)).sqrt();
+        let slack = self.band / len;
+        match crossing_param(self.a, self.b, from, p) {
+            Some(t) if (-slack..=1.0 + slack).contains(&t) => Some(direction),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vertical line at x = 100 from the bottom (A) to the top (B): `in` is left to right.
+    fn line(band: f32) -> LineGeom {
+        LineGeom {
+            a: [100.0, 200.0],
+            b: [100.0, 0.0],
+            band,
+            anchor: Anchor::Center,
+            extend: false,
+        }
+    }
+
+    fn boxed(x: f32, y: f32) -> [f32; 4] {
+        [x - 5.0, y - 5.0, x + 5.0, y + 5.0]
+    }
+
+    fn run(l: &LineGeom, xs: &[f32], y: f32) -> Vec<Direction> {
+        let mut s = LineState::default();
+        xs.iter()
+            .filter_map(|&x| l.update(&mut s, &boxed(x, y)))
+            .collect()
+    }
+
+    #[test]
+    fn left_to_right_is_in_and_back_is_out() {
+        let l = line(4.0);
+        let xs: Vec<f32> = (0..200).step_by(3).map(|x| x as f32).collect();
+        assert_eq!(run(&l, &xs, 100.0), vec![Direction::In]);
+        let back: Vec<f32> = xs.iter().rev().copied().collect();
+        assert_eq!(run(&l, &back, 100.0), vec![Direction::Out]);
+    }
+
+    #[test]
+    fn jitter_inside_the_band_counts_once() {
+        let l = line(4.0);
+        let mut xs = vec![50.0, 90.0];
+        for i in 0..50 {
+            xs.push(if i % 2 == 0 { 97.0 } else { 103.0 });
+        }
+        xs.extend([110.0, 150.0]);
+        assert_eq!(run(&l, &xs, 100.0), vec![Direction::In]);
+    }
+
+    #[test]
+    fn a_track_that_really_comes_back_counts_again() {
+        let l = line(4.0);
+        let xs = [80.0, 120.0, 80.0, 120.0];
+        assert_eq!(
+            run(&l, &xs, 100.0),
+            vec![Direction::In, Direction::Out, Direction::In]
+        );
+    }
+
+    #[test]
+    fn first_sighting_on_a_side_is_not_a_crossing() {
+        let l = line(4.0);
+        assert!(run(&l, &[150.0, 160.0], 100.0).is_empty());
+        assert!(run(&l, &[100.0, 101.0, 99.0], 100.0).is_empty());
+    }
+
+    #[test]
+    fn only_crossings_within_the_segment_count_unless_extended() {
+        let mut l = line(4.0);
+        // the segment spans y in [0, 200]; y = 300 passes below its end
+        assert!(run(&l, &[50.0, 150.0], 300.0).is_empty());
+        l.extend = true;
+        assert_eq!(run(&l, &[50.0, 150.0], 300.0), vec![Direction::In]);
+    }
+
+    #[test]
+    fn a_line_at_the_frame_edge_counts_a_box_cut_by_the_edge() {
+        // 300 px frame, line at x = 296; the detector clips boxes at 300, so the centre of a
+        // leaving box ends up at most at (x0 + 300) / 2.
+        let l = LineGeom {
+            a: [296.0, 300.0],
+            b: [296.0, 0.0],
+            band: 2.0,
+            anchor: Anchor::Center,
+            extend: false,
+        };
+        let mut s = LineState::default();
+        let mut n = 0;
+        for x0 in (250..300).step_by(4) {
+            let x0 = x0 as f32;
+            let b = [x0, 100.0, (x0 + 40.0).min(300.0), 140.0];
+            n += l.update(&mut s, &b).is_some() as u32;
+        }
+        assert_eq!(n, 1);
+    }
+}
