@@ -72,17 +72,17 @@ fn scene(f: u32, n: u32, out: &mut Vec<TrackInput>) {
             / period as f32;
         let x = 20.0 + 560.0 * t;
         let y = 30.0 + (k * 41 % 380) as f32 + 10.0 * ((f as f32 + k as f32) * 0.05).sin();
-        if (f / 40 + k) % 7 == 0 {
+        if (f / 40 + k).is_multiple_of(7) {
             continue; // occluded for 40 frames
         }
-        let score = if (f / 13 + k) % 5 == 0 { 0.3 } else { 0.8 };
+        let score = if (f / 13 + k).is_multiple_of(5) { 0.3 } else { 0.8 };
         out.push(TrackInput {
             class_id: 1 + (k % 3) as u16,
             score,
             bbox: [x, y, x + 30.0 + k as f32, y + 60.0],
         });
     }
-    if f % 50 == 0 {
+    if f.is_multiple_of(50) {
         for j in 0..40 {
             let x = (j * 16) as f32;
             out.push(TrackInput {

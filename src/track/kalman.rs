@@ -6,6 +6,9 @@
 //! The measurement matrix picks the first four components, so `H P Hᵀ` and `P Hᵀ` are slices of
 //! `P`: no matrix of `H` is ever formed. Fixed-size arrays: nothing here allocates.
 
+// Index loops read like the matrix algebra they implement.
+#![allow(clippy::needless_range_loop)]
+
 const WEIGHT_POSITION: f64 = 1.0 / 20.0;
 const WEIGHT_VELOCITY: f64 = 1.0 / 160.0;
 
@@ -160,7 +163,7 @@ fn cholesky4(s: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
             let sum: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
             if i == j {
                 let d = s[i][i] - sum;
-                if !(d > 0.0) || !d.is_finite() {
+                if !d.is_finite() || d <= 0.0 {
                     return None;
                 }
                 l[i][i] = d.sqrt();
