@@ -6,6 +6,7 @@ mod detect;
 mod info;
 mod record;
 mod run;
+mod track;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ pub enum Command {
     Record(record::Args),
     /// Time preprocessing, forward pass and decode per frame, for one or more models.
     Bench(bench::Args),
+    /// Track detections read as JSON lines (what `run` prints) and print tracks per frame.
+    Track(track::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -52,5 +55,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cameras(args) => cameras::run(args),
         Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Track(args) => track::run(args),
     }
 }

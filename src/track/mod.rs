@@ -1,7 +1,21 @@
 //! Multi-object tracking: stable ids across frames for the detections of one camera.
 //!
-//! The tracker's output type is fixed here so the counting stage can be written against it;
-//! the tracker itself lives in the submodules.
+//! ByteTrack's association (Zhang et al. 2022) on a constant-velocity Kalman filter:
+//! [`kalman`] predicts each box, [`assign`] pairs tracks with detections by IoU, [`tracker`]
+//! runs the passes, the activation rule and the lost buffer. [`jsonl`] reads the per-frame
+//! detection lines `ssd-edge run` prints and writes track lines, for `ssd-edge track`.
+//! Capacities are fixed by [`TrackerConfig`] when the [`Tracker`] is built; `update`
+//! allocates nothing.
+
+pub mod assign;
+pub mod config;
+pub mod jsonl;
+pub mod kalman;
+pub mod tracker;
+
+pub use assign::Method;
+pub use config::{ConfigError, TrackerConfig};
+pub use tracker::{Tracker, TrackerOutput, TrackerStats};
 
 /// One confirmed track as the tracker reports it after a frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,3 +42,6 @@ pub struct TrackInput {
     pub score: f32,
     pub bbox: [f32; 4],
 }
+
+#[cfg(test)]
+mod tests;
