@@ -146,7 +146,7 @@ impl EdgeConfig {
         }
         self.tracker
             .validate()
-            .map_err(|e| ("tracker".to_string(), e.to_string()))?;
+            .map_err(|e| (format!("tracker.{}", e.key), e.problem))?;
         Ok(())
     }
 

@@ -149,7 +149,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         pipeline = pipeline.with_counter(c);
     }
     if matches!(spec, SourceSpec::Synth(_)) {
-        pipeline = pipeline.with_sink(Box::new(GroundTruthSink::new(pipeline.labels(), 0.5)));
+        let gt = GroundTruthSink::new(pipeline.labels(), 0.5);
+        pipeline = pipeline.with_sink(Box::new(gt));
     }
 
     let result = pipeline.run();

@@ -55,6 +55,8 @@ pub struct TrackerStats {
     pub dropped_detections: u64,
     /// New tracks not started because `capacity` tracks were alive.
     pub dropped_tracks: u64,
+    /// Tracks started (tentative ones included).
+    pub tracks_started: u64,
 }
 
 /// What one `update` produced; borrowed from the tracker's own buffers.
@@ -265,6 +267,7 @@ impl Tracker {
                 t.state = State::Tracked;
                 t.id = self.next_id;
                 self.next_id = self.next_id.wrapping_add(1).max(1);
+                self.stats.tracks_started += 1;
             }
         }
     }
@@ -348,6 +351,7 @@ impl Tracker {
                 t.state = State::Tracked;
                 t.id = self.next_id;
                 self.next_id = self.next_id.wrapping_add(1).max(1);
+                self.stats.tracks_started += 1;
             }
             d.used = true;
             if self.tracks.len() == self.tracks.capacity() {
