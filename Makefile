@@ -109,6 +109,25 @@ clippy: deps-apt deps-venv
 bench: deps-apt
 	cargo bench -p ssd-edge --no-default-features --bench decode_nms
 
+# ---- Tracker quality (docs/tracking.md) ------------------------------------------------------
+# MOTA/IDF1/ID switches of `ssd-edge track` against the `trackers` package's ByteTrack, SORT
+# and OC-SORT on the same detections: jittered ground truth and the shipped model's, on
+# synthetic sequences (cached in EVAL_TRACK_DIR). A few minutes once the binaries are built.
+EVAL_TRACK_DIR  ?= $(CACHE)/eval-track
+EVAL_TRACK_ARGS ?=
+EVAL_PACKAGES   := motmetrics==1.4.0 trackers==2.6.1
+EVAL_STAMP      := $(VENV)/.installed-eval-$(shell echo '$(EVAL_PACKAGES)' | md5sum | cut -c1-8)
+.PHONY: eval-track
+
+$(EVAL_STAMP): $(VENV_STAMP)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(EVAL_PACKAGES)
+	touch $@
+
+eval-track: train-tool $(EVAL_STAMP)
+	cargo build --bin ssd-edge
+	$(VENV)/bin/python scripts/eval_track.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
+	  --ssd-train $(TRAIN) --work $(EVAL_TRACK_DIR) $(EVAL_TRACK_ARGS)
+
 # ---- Static ARM builds (settings in cross/, deployment in docs/deploy.md) -------------------
 # aarch64: 64-bit Pi OS and Jetson, fully static musl. armv7: 32-bit Pi OS, static glibc.
 CROSS_AARCH64 := aarch64-unknown-linux-musl

@@ -75,7 +75,11 @@ fn scene(f: u32, n: u32, out: &mut Vec<TrackInput>) {
         if (f / 40 + k).is_multiple_of(7) {
             continue; // occluded for 40 frames
         }
-        let score = if (f / 13 + k).is_multiple_of(5) { 0.3 } else { 0.8 };
+        let score = if (f / 13 + k).is_multiple_of(5) {
+            0.3
+        } else {
+            0.8
+        };
         out.push(TrackInput {
             class_id: 1 + (k % 3) as u16,
             score,
