@@ -9,6 +9,7 @@
 pub mod count;
 pub mod frame;
 pub mod image;
+pub mod limits;
 #[cfg(feature = "runtime")]
 pub mod model;
 #[cfg(feature = "runtime")]

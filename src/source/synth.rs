@@ -48,10 +48,6 @@ impl FrameSource for SynthSource {
         format!("synthetic scenes {w}x{h}, seed {}", self.seed)
     }
 
-    fn max_frame_size(&self) -> (u32, u32) {
-        self.image.dimensions()
-    }
-
     fn ground_truth(&self) -> Option<&[GtObject]> {
         Some(self.sequence.objects())
     }
