@@ -10,6 +10,7 @@ pub mod config;
 pub mod count;
 pub mod frame;
 pub mod image;
+pub mod limits;
 #[cfg(feature = "runtime")]
 pub mod model;
 #[cfg(feature = "runtime")]

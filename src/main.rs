@@ -10,6 +10,10 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::dispatch(args) {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): done, as ripgrep is.
+        Err(err) if cli::output::stdout_error(&err).is_some_and(|e| e.is_closed_pipe()) => {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

@@ -1,33 +1,31 @@
-//! Graceful stop on SIGINT and SIGTERM (Ctrl-C, `systemctl stop`): the handler only raises a
-//! flag that the frame loop checks between frames and during reconnect back-off, so a run
-//! ends with its summary written and its output flushed. A second signal exits at once.
+//! Graceful stop on SIGINT, SIGTERM and SIGHUP (Ctrl-C, `systemctl stop`, a closed terminal or
+//! SSH session): the handler only raises a flag that the frame loop checks between frames and
+//! during reconnect back-off, so a run ends with its summary written and its output flushed
+//! (and a recording with its last frame complete). A second signal exits at once (status 130).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::flag;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// The signals that ask for a graceful stop.
+pub const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only async-signal-safe work here: an atomic swap, and _exit on the second signal.
-    if STOP.swap(true, Ordering::SeqCst) {
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) };
-    }
-}
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+static INSTALLED: Mutex<bool> = Mutex::new(false);
 
-/// Installs the handlers and returns the flag they raise.
+/// Installs the handlers (once per process) and returns the flag they raise.
 pub fn install() -> std::io::Result<&'static AtomicBool> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction with a valid handler and an empty mask is well formed;
-        // the handler is async-signal-safe.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
+    let stop: &'static Arc<AtomicBool> = STOP.get_or_init(Default::default);
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if !*installed {
+        for sig in SIGNALS {
+            // Registered first, so it sees the flag as the previous signal left it: the first
+            // signal only raises the flag, a second one exits.
+            flag::register_conditional_shutdown(sig, 130, Arc::clone(stop))?;
+            flag::register(sig, Arc::clone(stop))?;
         }
+        *installed = true;
     }
-    Ok(&STOP)
+    Ok(stop)
 }

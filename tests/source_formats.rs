@@ -165,7 +165,7 @@ fn mjpeg_decoder_reuses_its_buffer_and_ignores_padding() {
     let img = gradient(64, 48);
     let mut jpeg = encode(&img, "MJPG");
     jpeg.extend_from_slice(&[0; 32]); // UVC cameras pad frames with zeros
-    let mut d = MjpegDecoder::new(64, 48);
+    let mut d = MjpegDecoder::new(64, 48).unwrap();
     for _ in 0..2 {
         let frame = Frame {
             data: &jpeg,

@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use ssd_edge::limits::MAX_BENCH_FRAMES;
 use ssd_edge::model::{default_model, Detector, StageTimes};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
 use ssd_edge::ssd::Detections;
@@ -23,12 +24,12 @@ pub struct Args {
     /// Capture size to ask the camera for (also the synthetic scene size).
     #[arg(long, value_parser = source::parse_size, value_name = "WxH")]
     pub size: Option<(u32, u32)>,
-    /// Timed frames per model.
-    #[arg(long, default_value_t = 50)]
-    pub frames: usize,
-    /// Untimed frames first (tract and the caches warm up).
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
+    /// Timed frames per model (at most 100000: one timing record is kept per frame).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_BENCH_FRAMES))]
+    pub frames: u64,
+    /// Untimed frames first (tract and the caches warm up), at most 100000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=MAX_BENCH_FRAMES))]
+    pub warmup: u64,
 }
 
 /// Milliseconds of one stage over the timed frames.
@@ -69,9 +70,6 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.frames == 0 {
-        bail!("--frames must be at least 1");
-    }
     let spec: SourceSpec = args.source.parse()?;
     let opts = SourceOptions {
         size: args.size,
@@ -92,9 +90,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut src = source::open(&spec, &opts)?;
         let described = src.describe();
         let mut out = Detections::new();
-        let mut times: Vec<StageTimes> = Vec::with_capacity(args.frames);
+        // `--frames` is bounded by MAX_BENCH_FRAMES, so this is at most a few MB.
+        let frames = usize::try_from(args.frames)?;
+        let mut times: Vec<StageTimes> = Vec::with_capacity(frames);
         let mut seen = 0;
-        while times.len() < args.frames {
+        while times.len() < frames {
             let Some(frame) = src
                 .next_frame(Duration::from_secs(5))
                 .with_context(|| format!("reading {described}"))?
@@ -126,7 +126,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
             fps: (1e4 / total.median).round() / 10.0,
             total_ms: total,
         };
-        println!("{}", serde_json::to_string(&line)?);
+        super::output::stdout().line(serde_json::to_string(&line)?)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use proptest::prelude::*;
+    use ssd_edge::limits::MAX_BENCH_FRAMES;
+
+    proptest! {
+        /// `--frames` (one timing record each) parses only within 1..=MAX_BENCH_FRAMES, so
+        /// no number on the command line sizes an allocation beyond a few MB.
+        #[test]
+        fn frame_counts_are_bounded(n in prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            (0u64..200_000).prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<String>(),
+        ]) {
+            let parsed = Cli::try_parse_from(["ssd-edge", "bench", "--frames", &n, "--warmup", &n]);
+            let expect: Option<u64> = n.parse().ok().filter(|v| (1..=MAX_BENCH_FRAMES).contains(v));
+            match parsed {
+                Ok(Cli { command: Command::Bench(a) }) => {
+                    prop_assert_eq!(Some(a.frames), expect);
+                    prop_assert_eq!(a.warmup, a.frames);
+                }
+                Ok(other) => prop_assert!(false, "{:?}", other),
+                Err(_) => prop_assert!(expect.is_none()),
+            }
+        }
+    }
 }

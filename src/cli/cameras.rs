@@ -28,10 +28,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut failed = false;
+    let mut out = super::output::stdout();
     for path in devices {
         match camera::device_info(&path) {
-            Ok(info) if args.json => println!("{}", serde_json::to_string(&info)?),
-            Ok(info) => print_text(&info),
+            Ok(info) if args.json => out.line(serde_json::to_string(&info)?)?,
+            Ok(info) => out.text(render_text(&info))?,
             Err(e) => {
                 // Listing all devices: one unusable node (busy, metadata-only) is not fatal.
                 eprintln!("{e}");
@@ -47,8 +48,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 #[cfg(feature = "camera")]
-fn print_text(info: &ssd_edge::source::camera::DeviceInfo) {
-    println!(
+fn render_text(info: &ssd_edge::source::camera::DeviceInfo) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "{}: {} (driver {}, bus {})",
         info.path.display(),
         info.card,
@@ -56,7 +60,7 @@ fn print_text(info: &ssd_edge::source::camera::DeviceInfo) {
         info.bus
     );
     if !info.capture {
-        println!("  not a video capture node");
+        let _ = writeln!(o, "  not a video capture node");
     }
     for f in &info.formats {
         let note = if f.supported {
@@ -64,11 +68,12 @@ fn print_text(info: &ssd_edge::source::camera::DeviceInfo) {
         } else {
             " (not supported by ssd-edge)"
         };
-        println!("  {} {}{}", f.fourcc, f.description, note);
+        let _ = writeln!(o, "  {} {}{}", f.fourcc, f.description, note);
         for s in &f.sizes {
-            println!("    {} @ {} fps", s.size, s.fps.join(", "));
+            let _ = writeln!(o, "    {} @ {} fps", s.size, s.fps.join(", "));
         }
     }
+    o
 }
 
 #[cfg(not(feature = "camera"))]

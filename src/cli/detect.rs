@@ -1,12 +1,16 @@
 //! `ssd-edge detect`: run the model on image files, one JSON line per image on stdout.
 
+use super::output;
 use anyhow::{Context, Result};
+use image::{ImageFormat, RgbImage};
 use serde::Serialize;
 use ssd_edge::frame::Frame;
-use ssd_edge::image::annotate;
+use ssd_edge::image::{annotate, still};
+use ssd_edge::model::meta::parse_threshold;
 use ssd_edge::model::{default_model, Detector};
 use ssd_edge::ssd::Detections;
-use std::io::Write;
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,15 +32,6 @@ pub struct Args {
     /// Image files (PNG, JPEG, BMP, PNM).
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-}
-
-pub fn parse_threshold(s: &str) -> Result<f32, String> {
-    let t: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    if (0.0..=1.0).contains(&t) {
-        Ok(t)
-    } else {
-        Err(format!("{t} is outside [0, 1]"))
-    }
 }
 
 /// Loads the model named by `--model`/`--sidecar`, or the default one.
@@ -76,68 +71,62 @@ fn to_pixels(b: [f32; 4], w: u32, h: u32) -> [f32; 4] {
     ]
 }
 
-fn read_image(path: &Path) -> Result<image::RgbImage> {
-    let reader = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if reader.format().is_none() {
-        anyhow::bail!("{}: not an image (unrecognised format)", path.display());
-    }
-    let img = reader.decode().with_context(|| {
-        format!(
-            "{}: cannot decode image (corrupt or truncated?)",
-            path.display()
-        )
-    })?;
-    Ok(img.into_rgb8())
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut detector = load_detector(args.model.as_deref(), args.sidecar.as_deref())?;
-    if let Some(t) = args.threshold {
-        detector.set_score_threshold(t);
-    }
-    if let Some(dir) = &args.annotate {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create annotation directory {}", dir.display()))?;
-    }
+    detector.apply_threshold(args.threshold)?;
+    let copies = match &args.annotate {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create annotation directory {}", dir.display()))?;
+            annotated_names(&args.images)
+                .into_iter()
+                .map(|(name, format)| Some((dir.join(name), format)))
+                .collect()
+        }
+        None => vec![None; args.images.len()],
+    };
     let mut detections = Detections::new();
-    let stdout = std::io::stdout();
-    let mut failed = 0usize;
-    for path in &args.images {
-        match detect_one(
-            &mut detector,
-            path,
-            args.annotate.as_deref(),
-            &mut detections,
-        ) {
-            Ok(line) => {
-                let mut out = stdout.lock();
-                writeln!(out, "{line}")
-                    .and_then(|_| out.flush())
-                    .context("writing to stdout")?;
-            }
+    let mut out = output::stdout();
+    let (mut failed, mut unannotated) = (0usize, 0usize);
+    for (path, copy) in args.images.iter().zip(copies) {
+        let (line, mut img) = match detect_one(&mut detector, path, &mut detections) {
+            Ok(done) => done,
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {e:#}");
+                continue;
+            }
+        };
+        // The result is out before the annotated copy is tried: it never depends on it.
+        out.line(line)?;
+        if let Some((copy, format)) = copy {
+            annotate::draw_detections(&mut img, &detections, &detector.meta().labels);
+            if let Err(e) = write_copy(&img, path, &copy, format) {
+                unannotated += 1;
+                eprintln!("warning: {e:#}");
             }
         }
     }
+    let n = args.images.len();
     if failed > 0 {
-        eprintln!("error: {failed} of {} images failed", args.images.len());
-        return Ok(ExitCode::FAILURE);
+        eprintln!("error: {failed} of {n} images failed");
     }
-    Ok(ExitCode::SUCCESS)
+    if unannotated > 0 {
+        eprintln!("error: {unannotated} of {n} annotated copies could not be written");
+    }
+    Ok(if failed + unannotated > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn detect_one(
     detector: &mut Detector,
     path: &Path,
-    annotate_dir: Option<&Path>,
     detections: &mut Detections,
-) -> Result<String> {
-    let mut img = read_image(path)?;
+) -> Result<(String, RgbImage)> {
+    let img = still::read_rgb(path)?.image;
     let frame = Frame::rgb(&img, 0);
     detector
         .detect(&frame, detections)
@@ -162,25 +151,105 @@ fn detect_one(
             .collect(),
     };
     let json = serde_json::to_string(&line).context("encoding JSON")?;
-    if let Some(dir) = annotate_dir {
-        annotate::draw_detections(&mut img, detections, &meta.labels);
-        let name = path.file_name().context("image path has no file name")?;
-        let out = dir.join(name);
-        if same_file(&out, path) {
-            anyhow::bail!(
-                "{}: refusing to overwrite the input with its annotated copy; choose another --annotate directory",
-                path.display()
-            );
-        }
-        img.save(&out)
-            .with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    Ok(json)
+    Ok((json, img))
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
+/// The annotated copy's file name and format for each input, in order: the input's name when
+/// its extension names a format we write, else the name plus `.png`; a name already taken
+/// by an earlier input (same name, other directory) gets `-2`, `-3`... before the extension.
+fn annotated_names(images: &[PathBuf]) -> Vec<(OsString, ImageFormat)> {
+    let wanted: Vec<(OsString, ImageFormat)> = images
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map_or_else(|| OsString::from("image"), OsString::from);
+            match ImageFormat::from_path(&name) {
+                Ok(f) if f.writing_enabled() => (name, f),
+                _ => {
+                    let mut png = name;
+                    png.push(".png");
+                    (png, ImageFormat::Png)
+                }
+            }
+        })
+        .collect();
+    let reserved: HashSet<OsString> = wanted.iter().map(|(n, _)| n.clone()).collect();
+    let mut used = HashSet::new();
+    wanted
+        .into_iter()
+        .map(|(name, format)| {
+            if used.insert(name.clone()) {
+                return (name, format);
+            }
+            let p = Path::new(&name);
+            let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+            let ext = p
+                .extension()
+                .map(|e| format!(".{}", e.to_string_lossy()))
+                .unwrap_or_default();
+            let unique = (2u64..)
+                .map(|k| OsString::from(format!("{stem}-{k}{ext}")))
+                .find(|n| !reserved.contains(n) && !used.contains(n))
+                .expect("an unused name exists");
+            used.insert(unique.clone());
+            (unique, format)
+        })
+        .collect()
+}
+
+/// Encodes in memory first, so a failed encode leaves no empty file behind.
+fn write_copy(img: &RgbImage, input: &Path, copy: &Path, format: ImageFormat) -> Result<()> {
+    if same_file(copy, input) {
+        anyhow::bail!(
+            "{}: refusing to overwrite the input with its annotated copy; choose another --annotate directory",
+            input.display()
+        );
+    }
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format)
+        .with_context(|| format!("cannot encode {} as {format:?}", copy.display()))?;
+    std::fs::write(copy, bytes.into_inner())
+        .with_context(|| format!("cannot write {}", copy.display()))
+}
+
+/// Whether two paths name the same file (same device and inode: hard links and symlinks
+/// included); false when either does not exist.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotated_names_are_unique_and_writable() {
+        let paths: Vec<PathBuf> = [
+            "a/x.png", "b/x.png", "x-2.png", "c/photo", "d/x.png", "e.JPG",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let names: Vec<(String, ImageFormat)> = annotated_names(&paths)
+            .into_iter()
+            .map(|(n, f)| (n.to_string_lossy().into_owned(), f))
+            .collect();
+        let png = ImageFormat::Png;
+        assert_eq!(
+            names,
+            [
+                ("x.png".to_string(), png),
+                ("x-3.png".into(), png),
+                ("x-2.png".into(), png),
+                ("photo.png".into(), png),
+                ("x-4.png".into(), png),
+                ("e.JPG".into(), ImageFormat::Jpeg),
+            ]
+        );
     }
 }

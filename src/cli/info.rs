@@ -35,9 +35,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "num_priors": detector.meta().priors.num_priors(),
             "summary": detector.summary(),
         });
-        println!("{v}");
+        super::output::stdout().line(v)?;
     } else {
-        print!("{}", render(&detector));
+        super::output::stdout().text(render(&detector))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ mod bench;
 mod cameras;
 mod detect;
 mod info;
+pub mod output;
 mod record;
 mod run;
 mod track;

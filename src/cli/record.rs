@@ -1,12 +1,13 @@
 //! `ssd-edge record`: raw frames of a source, with their format, size and timestamp, into a
 //! file that `--source replay:FILE` plays back (format in `ssd_edge::source::replay`).
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use ssd_edge::frame::PixelFormat;
 use ssd_edge::source::replay::Recorder;
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,6 +39,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         format: args.format,
     };
     let timeout = super::run::seconds(args.timeout, "--timeout")?;
+    // Creating the recording truncates it: it must not be what we are about to read.
+    refuse_overwriting_input(&spec, &args.out)?;
+    let stop =
+        ssd_edge::shutdown::install().context("installing the SIGINT/SIGTERM/SIGHUP handlers")?;
     let mut src = source::open(&spec, &opts)?;
     log::info!("recording {} to {}", src.describe(), args.out.display());
     let limit = args
@@ -46,6 +51,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut rec = Recorder::create(&args.out)?;
     let (mut written, mut skipped) = (0u64, 0u64);
     while limit.is_none_or(|n| written < n) {
+        if stop.load(Ordering::SeqCst) {
+            log::info!("stopping on signal");
+            break;
+        }
         match src.next_frame(timeout) {
             Ok(Some(frame)) => {
                 rec.write(&frame)?;
@@ -69,4 +78,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn refuse_overwriting_input(spec: &SourceSpec, out: &Path) -> Result<()> {
+    match spec {
+        SourceSpec::Replay(input) | SourceSpec::Image(input)
+            if super::detect::same_file(input, out) =>
+        {
+            bail!(
+                "--out {} is the source {} itself; recording would overwrite it",
+                out.display(),
+                input.display()
+            )
+        }
+        SourceSpec::Directory(dir) if out.exists() => {
+            let parent = match out.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if super::detect::same_file(parent, dir) {
+                bail!(
+                    "--out {} is inside the source directory {}, whose files are read as frames; recording would overwrite one",
+                    out.display(),
+                    dir.display()
+                )
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }

@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long)]
     pub frames: Option<u64>,
     /// Minimum score of reported detections [default: the model's detection_threshold].
-    #[arg(long, value_name = "T", value_parser = super::detect::parse_threshold)]
+    #[arg(long, value_name = "T", value_parser = ssd_edge::model::meta::parse_threshold)]
     pub threshold: Option<f32>,
     /// Track objects (on by itself when the config has lines or zones).
     #[arg(long)]

@@ -9,6 +9,7 @@
 use super::mjpeg;
 use super::yuv::{check, GreyReader, Nv12Reader, YuyvReader};
 use crate::frame::{Frame, PixelFormat};
+use crate::limits::FrameTooLarge;
 
 /// Problems with a frame's bytes.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,11 @@ pub enum FormatError {
     },
     #[error("cannot decode {format:?} frame: {detail}")]
     Decode { format: PixelFormat, detail: String },
+    #[error("{format:?} frame: {size}")]
+    TooLarge {
+        format: PixelFormat,
+        size: FrameTooLarge,
+    },
 }
 
 /// Reads one pixel as RGB. Callers guarantee `x < width` and `y < height`.

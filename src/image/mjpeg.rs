@@ -6,6 +6,7 @@
 //! them instead of feeding half a grey picture to the detector.
 
 use crate::frame::{Frame, PixelFormat};
+use crate::limits::{frame_bytes, FrameTooLarge};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
@@ -26,6 +27,8 @@ pub enum MjpegError {
         want_w: u32,
         want_h: u32,
     },
+    #[error("MJPEG frame: {0}")]
+    OverLimit(FrameTooLarge),
     #[error("MJPEG frame {width}x{height} exceeds the {max_w}x{max_h} buffer")]
     TooLarge {
         width: u32,
@@ -52,13 +55,15 @@ pub struct MjpegDecoder {
 }
 
 impl MjpegDecoder {
-    /// Allocates the RGB buffer for frames up to `max_w` x `max_h`.
-    pub fn new(max_w: u32, max_h: u32) -> Self {
-        Self {
-            rgb: vec![0; max_w as usize * max_h as usize * 3],
+    /// Allocates the RGB buffer for frames up to `max_w` x `max_h` (at most
+    /// [`MAX_FRAME_PIXELS`](crate::limits::MAX_FRAME_PIXELS)).
+    pub fn new(max_w: u32, max_h: u32) -> Result<Self, MjpegError> {
+        let len = frame_bytes(max_w, max_h, 3).map_err(MjpegError::OverLimit)?;
+        Ok(Self {
+            rgb: vec![0; len],
             max_w,
             max_h,
-        }
+        })
     }
 
     /// Decodes `frame` (format Mjpg) and returns it as an Rgb24 frame borrowing the internal
@@ -99,9 +104,7 @@ pub fn decode_rgb(
         .set_max_width(1 << 16)
         .set_max_height(1 << 16);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
-    decoder
-        .decode_headers()
-        .map_err(|e| MjpegError::Decode(format!("{e:?}")))?;
+    decoder.decode_headers().map_err(decode_error)?;
     let info = decoder
         .info()
         .ok_or_else(|| MjpegError::Decode("no image header".into()))?;
@@ -114,6 +117,8 @@ pub fn decode_rgb(
             want_h: expect.1,
         });
     }
+    // The header is untrusted: a 365-byte file can declare 65500x65500.
+    let len = frame_bytes(w, h, 3).map_err(MjpegError::OverLimit)?;
     if w > max.0 || h > max.1 {
         return Err(MjpegError::TooLarge {
             width: w,
@@ -122,14 +127,20 @@ pub fn decode_rgb(
             max_h: max.1,
         });
     }
-    let len = w as usize * h as usize * 3;
     if out.len() < len {
         out.resize(len, 0);
     }
-    decoder
-        .decode_into(&mut out[..len])
-        .map_err(|e| MjpegError::Decode(format!("{e:?}")))?;
+    decoder.decode_into(&mut out[..len]).map_err(decode_error)?;
     Ok((w, h))
+}
+
+fn decode_error(e: zune_jpeg::errors::DecodeErrors) -> MjpegError {
+    MjpegError::Decode(one_line(&format!("{e:?}")))
+}
+
+/// Decoder messages can quote segments with line breaks; errors are logged one per line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The JPEG proper: SOI at the start, EOI at the end once the zero padding some UVC cameras
@@ -163,7 +174,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let mut d = MjpegDecoder::new(16, 16);
+        let mut d = MjpegDecoder::new(16, 16).unwrap();
         let data = [0xFF, 0xD8, 0xFF, 0xC0, 0, 3, 0xFF, 0xD9];
         let frame = Frame {
             data: &data,

@@ -1,10 +1,12 @@
 //! Pixels in and out: per-format readers (`formats`), resize + normalise into the model input
-//! in one pass (`preprocess`), and drawing detections on a picture (`annotate`).
+//! in one pass (`preprocess`), still image files (`still`), and drawing detections on a
+//! picture (`annotate`).
 
 pub mod annotate;
 pub mod formats;
 pub mod mjpeg;
 pub mod preprocess;
+pub mod still;
 pub mod yuv;
 
 pub use formats::FormatError;

@@ -9,6 +9,7 @@
 
 use super::formats::PixelReader;
 use crate::frame::PixelFormat;
+use crate::limits::{frame_bytes, FrameTooLarge};
 
 /// A frame whose bytes do not fit its declared format and size.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,18 +30,30 @@ pub enum LayoutError {
         width: u32,
         height: u32,
     },
+    #[error("{0:?} frame: {1}")]
+    TooLarge(PixelFormat, FrameTooLarge),
 }
 
-/// Bytes a tightly packed frame of this format occupies (None for MJPEG: variable).
-pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> Option<usize> {
-    let (w, h) = (width as usize, height as usize);
-    match format {
-        PixelFormat::Rgb24 | PixelFormat::Bgr24 => Some(w * h * 3),
-        PixelFormat::Grey => Some(w * h),
-        PixelFormat::Yuyv => Some(w * h * 2),
-        PixelFormat::Nv12 => Some(w * h + w * h / 2),
-        PixelFormat::Mjpg => None,
-    }
+/// Bytes a tightly packed frame of this format occupies (`Ok(None)` for MJPEG: variable).
+/// The size comes from a header or a device, so it is checked against
+/// [`MAX_FRAME_PIXELS`](crate::limits::MAX_FRAME_PIXELS) before any product is taken.
+pub fn frame_len(
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+) -> Result<Option<usize>, FrameTooLarge> {
+    let per_pixel = match format {
+        PixelFormat::Rgb24 | PixelFormat::Bgr24 => 3,
+        PixelFormat::Grey => 1,
+        PixelFormat::Yuyv => 2,
+        // NV12 is 1.5 bytes per pixel: the luma plane, then half as much chroma.
+        PixelFormat::Nv12 => {
+            let luma = frame_bytes(width, height, 1)?;
+            return Ok(Some(luma + luma / 2));
+        }
+        PixelFormat::Mjpg => return Ok(None),
+    };
+    frame_bytes(width, height, per_pixel).map(Some)
 }
 
 /// Size and length check shared by every packed/planar reader.
@@ -63,7 +76,9 @@ pub(super) fn check(
             height,
         });
     }
-    let needed = frame_len(format, width, height).unwrap_or(0);
+    let needed = frame_len(format, width, height)
+        .map_err(|e| LayoutError::TooLarge(format, e))?
+        .unwrap_or(0);
     if data.len() < needed {
         return Err(LayoutError::TooShort {
             format,
@@ -94,6 +109,7 @@ impl From<LayoutError> for super::formats::FormatError {
                 expected: needed,
                 got,
             },
+            LayoutError::TooLarge(format, size) => FormatError::TooLarge { format, size },
             e @ LayoutError::OddSize { format, .. } => FormatError::Decode {
                 format,
                 detail: e.to_string(),

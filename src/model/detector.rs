@@ -6,6 +6,7 @@ use super::meta::{MetaError, ModelMeta};
 use super::summary::ModelSummary;
 use crate::frame::Frame;
 use crate::image::preprocess::Preprocessor;
+use crate::limits::{read_bounded, MAX_MODEL_BYTES};
 use crate::ssd::{Decoder, Detections};
 use prost::Message;
 use std::collections::HashSet;
@@ -64,15 +65,15 @@ fn tract_err<'a>(
 impl Detector {
     /// Loads `model`; `sidecar`, when given, describes the model instead of its own metadata.
     pub fn load(model: &Path, sidecar: Option<&Path>) -> Result<Detector, ModelError> {
-        let bytes = std::fs::read(model).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
+        let bytes = read_bounded(model, MAX_MODEL_BYTES).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::NotFound {
                 ModelError::NotFound {
                     path: model.to_path_buf(),
                 }
             } else {
                 ModelError::Io {
                     path: model.to_path_buf(),
-                    source,
+                    error,
                 }
             }
         })?;
@@ -274,6 +275,21 @@ impl Detector {
         self.decoder.set_score_threshold(t);
     }
 
+    /// The threshold rule of every command: `flag` (a `--threshold` value) when given, else
+    /// the model's `detection_threshold` (see [`Detector::score_threshold`]); a flag is
+    /// checked by [`check_threshold`](super::meta::check_threshold) like the metadata is.
+    /// Returns the threshold now in use.
+    pub fn apply_threshold(&mut self, flag: Option<f32>) -> Result<f32, ModelError> {
+        match flag {
+            None => Ok(self.score_threshold()),
+            Some(t) => {
+                let t = super::meta::check_threshold(t).map_err(ModelError::Threshold)?;
+                self.set_score_threshold(t);
+                Ok(t)
+            }
+        }
+    }
+
     /// Preprocess + forward + decode. Boxes in `out` are normalised [x0, y0, x1, y1], best
     /// score first. Our buffers are reused; tract's state may allocate inside its ops.
     pub fn detect(&mut self, frame: &Frame<'_>, out: &mut Detections) -> Result<(), ModelError> {
@@ -328,6 +344,9 @@ impl Detector {
             .map_err(tract_err(&self.origin, "reading conf"))?;
         let forwarded = Instant::now();
         self.decoder.decode(loc, conf, self.meta.conf_kind, out)?;
+        // A foreign model can output huge or NaN offsets; such a box is no detection, and a
+        // non-finite number must never reach the JSON.
+        out.retain(|d| d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite()));
         Ok(StageTimes {
             preprocess: Duration::ZERO,
             forward: forwarded - start,
@@ -408,8 +427,7 @@ fn read_meta(
     sidecar: Option<&Path>,
 ) -> Result<(ModelMeta, MetaOrigin), ModelError> {
     if let Some(path) = sidecar {
-        let meta =
-            ModelMeta::from_sidecar(path).map_err(|source| ModelError::Sidecar { source })?;
+        let meta = ModelMeta::from_sidecar(path).map_err(|error| ModelError::Sidecar { error })?;
         return Ok((meta, MetaOrigin::Sidecar(path.to_path_buf())));
     }
     let props: Vec<(String, String)> = proto
@@ -422,9 +440,9 @@ fn read_meta(
         Err(MetaError::Absent) => Err(ModelError::NoMetadata {
             origin: origin.into(),
         }),
-        Err(source) => Err(ModelError::Metadata {
+        Err(error) => Err(ModelError::Metadata {
             origin: origin.into(),
-            source,
+            error,
         }),
     }
 }
@@ -523,6 +541,20 @@ fn describe(outputs: &[OutputInfo]) -> String {
         .join(", ")
 }
 
+fn check_output(o: &OutputInfo, what: &str, last: usize, shape_ok: bool) -> Result<(), String> {
+    if !shape_ok {
+        return Err(format!(
+            "the {what} output `{}` has shape {:?}, expected [1,P,{last}]",
+            o.name,
+            o.shape.as_deref().unwrap_or(&[])
+        ));
+    }
+    if !o.is_f32 {
+        return Err(format!("the {what} output `{}` is not float32", o.name));
+    }
+    Ok(())
+}
+
 /// Finds loc [1,P,4] and conf [1,P,C]: by the metadata's names when given, else by shape.
 fn pick_outputs(outputs: &[OutputInfo], meta: &ModelMeta) -> Result<(usize, usize), String> {
     let c = meta.num_classes();
@@ -541,9 +573,15 @@ fn pick_outputs(outputs: &[OutputInfo], meta: &ModelMeta) -> Result<(usize, usiz
                 }),
         }
     };
+    let ssd_shape = |o: &OutputInfo, last: usize| matches!(&o.shape, Some(s) if s.len() == 3 && s[0] == 1 && s[2] == last);
     let named_loc = by_name(&meta.outputs.loc, "loc")?;
     let named_conf = by_name(&meta.outputs.conf, "conf")?;
-    let ssd_shape = |o: &OutputInfo, last: usize| matches!(&o.shape, Some(s) if s.len() == 3 && s[0] == 1 && s[2] == last);
+    // Shapes of named outputs are checked before anything indexes them.
+    for (ix, what, last) in [(named_loc, "loc", 4), (named_conf, "conf", c)] {
+        if let Some(ix) = ix {
+            check_output(&outputs[ix], what, last, ssd_shape(&outputs[ix], last))?;
+        }
+    }
     let pick = |named: Option<usize>, last: usize, exclude: Option<usize>| -> Vec<usize> {
         match named {
             Some(i) => vec![i],
@@ -599,17 +637,13 @@ fn pick_outputs(outputs: &[OutputInfo], meta: &ModelMeta) -> Result<(usize, usiz
         }
     };
     for (ix, what, last) in [(loc, "loc", 4), (conf, "conf", c)] {
-        let o = &outputs[ix];
-        if !ssd_shape(o, last) {
-            return Err(format!(
-                "the {what} output `{}` has shape {:?}, expected [1,P,{last}]",
-                o.name,
-                o.shape.as_deref().unwrap_or(&[])
-            ));
-        }
-        if !o.is_f32 {
-            return Err(format!("the {what} output `{}` is not float32", o.name));
-        }
+        check_output(&outputs[ix], what, last, ssd_shape(&outputs[ix], last))?;
+    }
+    if loc == conf {
+        return Err(format!(
+            "the metadata names `{}` as both the loc and the conf output",
+            outputs[loc].name
+        ));
     }
     let (pl, pc) = (
         outputs[loc].shape.as_ref().unwrap()[1],
@@ -619,4 +653,102 @@ fn pick_outputs(outputs: &[OutputInfo], meta: &ModelMeta) -> Result<(usize, usiz
         return Err(format!("loc has {pl} boxes but conf has {pc}"));
     }
     Ok((loc, conf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn meta_with(classes: usize, loc: Option<&str>, conf: Option<&str>) -> ModelMeta {
+        let toml = format!(
+            r#"
+schema_version = 1
+architecture = "t"
+labels = [{}]
+conf_kind = "logits"
+[input]
+width = 300
+height = 300
+channel_order = "RGB"
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+scale = 1.0
+[priors]
+image_size = 300
+feature_maps = [1]
+aspect_ratios = [[]]
+clip = true
+[priors.scales]
+kind = "explicit"
+scales = [0.2, 0.4]
+"#,
+            (0..classes)
+                .map(|k| format!("\"c{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut meta = ModelMeta::from_toml_str(&toml).unwrap();
+        meta.outputs.loc = loc.map(String::from);
+        meta.outputs.conf = conf.map(String::from);
+        meta
+    }
+
+    fn shape() -> impl Strategy<Value = Option<Vec<usize>>> {
+        prop::option::of(prop::collection::vec(
+            prop_oneof![Just(1usize), Just(2), Just(3), Just(4), 0usize..10],
+            0..5,
+        ))
+    }
+
+    proptest! {
+        /// Whatever outputs a foreign model has and whichever the metadata names, choosing
+        /// loc and conf is an answer or an error, never an index out of bounds; an answer
+        /// has the SSD shapes.
+        #[test]
+        fn picking_outputs_never_panics(
+            shapes in prop::collection::vec((shape(), any::<bool>()), 0..5),
+            classes in 2usize..6,
+            loc in prop::option::of(0usize..6),
+            conf in prop::option::of(0usize..6),
+        ) {
+            let outputs: Vec<OutputInfo> = shapes
+                .into_iter()
+                .enumerate()
+                .map(|(i, (shape, is_f32))| OutputInfo { name: format!("o{i}"), shape, is_f32 })
+                .collect();
+            let name = |i: Option<usize>| i.map(|i| format!("o{i}"));
+            let (l, c) = (name(loc), name(conf));
+            let meta = meta_with(classes, l.as_deref(), c.as_deref());
+            if let Ok((li, ci)) = pick_outputs(&outputs, &meta) {
+                let (ls, cs) = (outputs[li].shape.as_ref().unwrap(), outputs[ci].shape.as_ref().unwrap());
+                prop_assert!(ls.len() == 3 && ls[0] == 1 && ls[2] == 4);
+                prop_assert!(cs.len() == 3 && cs[0] == 1 && cs[2] == classes && cs[1] == ls[1]);
+                prop_assert!(li != ci);
+            }
+        }
+    }
+
+    #[test]
+    fn a_named_loc_of_rank_one_is_an_error() {
+        let outputs = vec![
+            OutputInfo {
+                name: "flat".into(),
+                shape: Some(vec![8]),
+                is_f32: true,
+            },
+            OutputInfo {
+                name: "c1".into(),
+                shape: Some(vec![1, 2, 3]),
+                is_f32: true,
+            },
+            OutputInfo {
+                name: "c2".into(),
+                shape: Some(vec![1, 2, 3]),
+                is_f32: true,
+            },
+        ];
+        let err = pick_outputs(&outputs, &meta_with(3, Some("flat"), None)).unwrap_err();
+        assert!(err.contains("`flat` has shape [8]"), "{err}");
+    }
 }

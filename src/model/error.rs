@@ -1,5 +1,7 @@
 //! Typed errors of model loading and inference. Each names the model's origin (a path or
-//! "<embedded model>") and the problem, so the CLI can print them as they are.
+//! "<embedded model>") and the problem, so the CLI can print them as they are. A cause is
+//! part of the message and never also a `source()`: anyhow's `{:#}` prints the source chain,
+//! and would print it twice.
 
 use super::meta::MetaError;
 use crate::image::formats::FormatError;
@@ -12,10 +14,10 @@ pub enum ModelError {
     NotFound { path: PathBuf },
     #[error("no model given and the default model {} does not exist: run `make model` to build it, or pass --model M.onnx", path.display())]
     NoDefaultModel { path: PathBuf },
-    #[error("cannot read model file {}: {source}", path.display())]
+    #[error("cannot read model file {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{origin}: not a valid ONNX file (truncated or corrupt protobuf: {detail})")]
     Corrupt { origin: String, detail: String },
@@ -23,10 +25,11 @@ pub enum ModelError {
     NotOnnx { origin: String, detail: String },
     #[error("{origin}: the model carries no ssd-edge metadata and no sidecar was given; describe it with a sidecar TOML (--sidecar, see docs/model-metadata.md)")]
     NoMetadata { origin: String },
-    #[error("{origin}: bad metadata: {source}")]
-    Metadata { origin: String, source: MetaError },
-    #[error("{source}")]
-    Sidecar { source: MetaError },
+    #[error("{origin}: bad metadata: {error}")]
+    Metadata { origin: String, error: MetaError },
+    /// The sidecar's own error names the file.
+    #[error("{error}")]
+    Sidecar { error: MetaError },
     #[error("{origin}: not an SSD model this runtime can use: {detail}")]
     Foreign { origin: String, detail: String },
     #[error("{origin}: the model predicts {model} boxes but the prior configuration generates {priors}; the sidecar or metadata does not describe this model")]
@@ -47,8 +50,23 @@ pub enum ModelError {
         stage: &'static str,
         detail: String,
     },
+    #[error("threshold {0}")]
+    Threshold(String),
     #[error("frame: {0}")]
-    Frame(#[from] FormatError),
+    Frame(FormatError),
     #[error("decoding the model outputs: {0}")]
-    Decode(#[from] SsdError),
+    Decode(SsdError),
+}
+
+// By hand, not `#[from]`: that would also make the inner error a `source()`.
+impl From<FormatError> for ModelError {
+    fn from(e: FormatError) -> Self {
+        ModelError::Frame(e)
+    }
+}
+
+impl From<SsdError> for ModelError {
+    fn from(e: SsdError) -> Self {
+        ModelError::Decode(e)
+    }
 }

@@ -7,6 +7,7 @@
 //! future field can be added without touching the others.
 
 pub use crate::image::preprocess::{ChannelOrder, InputSpec};
+use crate::limits::{read_bounded, MAX_CLASSES, MAX_CLASS_SCORES, MAX_SIDECAR_BYTES};
 use crate::ssd::{ConfKind, NmsConfig, PriorConfig, Variances};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,29 +82,65 @@ pub struct ModelMeta {
     pub provenance: Provenance,
 }
 
-/// Problems with model metadata or a sidecar file.
+/// Problems with model metadata or a sidecar file. Causes are part of each message, not a
+/// `source()`, so anyhow's `{:#}` prints each once.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
     #[error("no ssd-edge metadata (key `{KEY_SCHEMA_VERSION}` absent from metadata_props)")]
     Absent,
     #[error("metadata schema version {found} is newer than this build understands (up to {supported}); upgrade ssd-edge")]
     UnsupportedVersion { found: u32, supported: u32 },
+    #[error("metadata schema version 0 is invalid (versions start at 1)")]
+    ZeroVersion,
     #[error("metadata key `{key}` is missing")]
     MissingKey { key: String },
+    #[error("metadata key `{key}` appears more than once")]
+    DuplicateKey { key: String },
     #[error("metadata key `{key}` holds invalid JSON for its field: {message}")]
     BadValue { key: String, message: String },
     #[error("unknown metadata key `{key}` for schema version {version}")]
     UnknownKey { key: String, version: u32 },
-    #[error("cannot read sidecar {}: {source}", path.display())]
+    #[error("cannot read sidecar {}: {error}", path.display())]
     SidecarIo {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("sidecar {} is not valid: {message}", path.display())]
-    SidecarParse { path: PathBuf, message: String },
+    /// Any other problem of a sidecar file, with the file's name.
+    #[error("sidecar {}: {error}", path.display())]
+    Sidecar {
+        path: PathBuf,
+        error: Box<MetaError>,
+    },
+    /// TOML syntax or type error, with line and column.
+    #[error("{0}")]
+    Toml(String),
     #[error("invalid model metadata: {0}")]
     Invalid(String),
 }
+
+/// Checks a score threshold (a detection is reported when its score is at least this):
+/// finite and within [0, 1]. The one rule for `--threshold` and `detection_threshold`.
+pub fn check_threshold(t: f32) -> Result<f32, String> {
+    if t.is_finite() && (0.0..=1.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!("{t} is not a score threshold in [0, 1]"))
+    }
+}
+
+/// Parses a `--threshold` value: a number within [0, 1] (NaN, infinities and values outside
+/// are refused). For clap's `value_parser`.
+pub fn parse_threshold(s: &str) -> Result<f32, String> {
+    let t: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    check_threshold(t)
+}
+
+/// Largest box variance accepted: the references use 0.1/0.2, the plain formula 1/1; above
+/// this every decoded box overflows.
+pub const MAX_VARIANCE: f32 = 10.0;
 
 /// The top-level fields, in the order they are written.
 const FIELDS: [&str; 11] = [
@@ -134,18 +171,20 @@ impl ModelMeta {
         }
     }
 
-    /// Checks the values make sense together (not the model; `Detector::load` checks that).
+    /// Checks the values make sense together (not the model; `Detector::load` checks that),
+    /// and that the buffers they size stay within `crate::limits`.
     pub fn validate(&self) -> Result<(), MetaError> {
         let bad = |m: String| Err(MetaError::Invalid(m));
-        if self.schema_version == 0 || self.schema_version > SCHEMA_VERSION {
-            return Err(MetaError::UnsupportedVersion {
-                found: self.schema_version,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        check_version(self.schema_version)?;
         if self.labels.len() < 2 {
             return bad(format!(
                 "labels must hold the background class and at least one object class, got {}",
+                self.labels.len()
+            ));
+        }
+        if self.labels.len() > MAX_CLASSES {
+            return bad(format!(
+                "{} labels, more than the limit of {MAX_CLASSES} classes",
                 self.labels.len()
             ));
         }
@@ -165,21 +204,46 @@ impl ModelMeta {
         if !i.scale.is_finite() || i.scale == 0.0 || i.mean.iter().any(|m| !m.is_finite()) {
             return bad("input.scale and input.mean must be finite (scale non-zero)".into());
         }
-        if !(self.variances.center > 0.0 && self.variances.size > 0.0) {
+        let v = &self.variances;
+        let variance_ok = |x: f32| x.is_finite() && x > 0.0 && x <= MAX_VARIANCE;
+        if !(variance_ok(v.center) && variance_ok(v.size)) {
             return bad(format!(
-                "variances must be positive, got {:?}",
-                self.variances
+                "variances must be finite, positive and at most {MAX_VARIANCE}, got center {}, size {}",
+                v.center, v.size
             ));
         }
-        if !(0.0..=1.0).contains(&self.detection_threshold) {
+        if let Err(e) = check_threshold(self.detection_threshold) {
+            return bad(format!("detection_threshold: {e}"));
+        }
+        let n = &self.nms;
+        if let Err(e) = check_threshold(n.score_threshold) {
+            return bad(format!("nms.score_threshold: {e}"));
+        }
+        if !(n.iou_threshold.is_finite() && n.iou_threshold > 0.0 && n.iou_threshold <= 1.0) {
             return bad(format!(
-                "detection_threshold must be in [0, 1], got {}",
-                self.detection_threshold
+                "nms.iou_threshold must be in (0, 1], got {}",
+                n.iou_threshold
+            ));
+        }
+        if n.top_k == 0 || n.keep_top_k == 0 {
+            return bad(format!(
+                "nms.top_k and nms.keep_top_k must be at least 1, got {} and {}",
+                n.top_k, n.keep_top_k
             ));
         }
         self.priors
             .validate()
             .map_err(|e| MetaError::Invalid(format!("priors: {e}")))?;
+        // The decoder keeps P candidates per class: bound classes x priors before it
+        // allocates.
+        let scores = self.priors.num_priors() as u64 * self.labels.len() as u64;
+        if scores > MAX_CLASS_SCORES {
+            return bad(format!(
+                "{} priors x {} classes = {scores} class scores per frame, more than the limit of {MAX_CLASS_SCORES}",
+                self.priors.num_priors(),
+                self.labels.len()
+            ));
+        }
         Ok(())
     }
 
@@ -229,6 +293,9 @@ impl ModelMeta {
                     version,
                 });
             }
+            if obj.contains_key(field) {
+                return Err(MetaError::DuplicateKey { key: k.clone() });
+            }
             let value: serde_json::Value =
                 serde_json::from_str(v).map_err(|e| MetaError::BadValue {
                     key: k.clone(),
@@ -263,31 +330,29 @@ impl ModelMeta {
         Ok(meta)
     }
 
-    /// Reads a sidecar TOML (same fields as the metadata, `schema_version` first).
+    /// Reads a sidecar TOML (same fields as the metadata, `schema_version` first). Every
+    /// error names the file.
     pub fn from_sidecar(path: &Path) -> Result<ModelMeta, MetaError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MetaError::SidecarIo {
+        let io_err = |error| MetaError::SidecarIo {
             path: path.to_path_buf(),
-            source,
+            error,
+        };
+        let bytes = read_bounded(path, MAX_SIDECAR_BYTES).map_err(io_err)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
         })?;
-        Self::from_toml_str(&text).map_err(|e| match e {
-            MetaError::SidecarParse { message, .. } => MetaError::SidecarParse {
-                path: path.to_path_buf(),
-                message,
-            },
-            MetaError::Invalid(message) => MetaError::SidecarParse {
-                path: path.to_path_buf(),
-                message,
-            },
-            other => other,
+        Self::from_toml_str(&text).map_err(|e| MetaError::Sidecar {
+            path: path.to_path_buf(),
+            error: Box::new(e),
         })
     }
 
     /// Parses sidecar TOML text; errors carry the TOML line and column.
     pub fn from_toml_str(text: &str) -> Result<ModelMeta, MetaError> {
-        let parse_err = |message: String| MetaError::SidecarParse {
-            path: PathBuf::new(),
-            message,
-        };
+        let parse_err = MetaError::Toml;
         // Read the version alone first: a future schema may not parse as this one.
         let table: toml::Table = toml::from_str(text).map_err(|e| parse_err(toml_message(&e)))?;
         let version = match table.get("schema_version") {
@@ -314,7 +379,10 @@ impl ModelMeta {
 }
 
 fn check_version(version: u32) -> Result<(), MetaError> {
-    if version == 0 || version > SCHEMA_VERSION {
+    if version == 0 {
+        return Err(MetaError::ZeroVersion);
+    }
+    if version > SCHEMA_VERSION {
         return Err(MetaError::UnsupportedVersion {
             found: version,
             supported: SCHEMA_VERSION,

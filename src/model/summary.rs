@@ -50,11 +50,17 @@ impl ModelSummary {
         let Some(graph) = &proto.graph else { return s };
         s.nodes = graph.node.len();
         let mut add = |t: &pb::TensorProto| {
-            let n = t.dims.iter().map(|&d| d.max(0) as u64).product::<u64>();
-            s.parameters += n;
-            *s.parameters_by_type
+            // Dims are untrusted (the graph is not checked yet): saturate, never overflow.
+            let n = t
+                .dims
+                .iter()
+                .fold(1u64, |n, &d| n.saturating_mul(d.max(0) as u64));
+            s.parameters = s.parameters.saturating_add(n);
+            let by_type = s
+                .parameters_by_type
                 .entry(type_name(t.data_type))
-                .or_default() += n;
+                .or_default();
+            *by_type = by_type.saturating_add(n);
         };
         for t in &graph.initializer {
             add(t);

@@ -86,10 +86,6 @@ impl Camera {
         Ok(cam)
     }
 
-    pub fn negotiated(&self) -> Negotiated {
-        self.mode
-    }
-
     fn connect(&mut self) -> Result<(), SourceError> {
         let path = self.path.clone();
         let err = |what, e| classify(&path, what, e);
@@ -192,10 +188,6 @@ impl FrameSource for Camera {
         )
     }
 
-    fn max_frame_size(&self) -> (u32, u32) {
-        (self.mode.width, self.mode.height)
-    }
-
     fn stats(&self) -> SourceStats {
         self.stats
     }
@@ -223,7 +215,7 @@ fn classify(path: &Path, what: &'static str, e: io::Error) -> SourceError {
         _ => SourceError::Io {
             path,
             what,
-            source: e,
+            error: e,
         },
     }
 }

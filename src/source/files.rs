@@ -3,6 +3,7 @@
 
 use super::{FrameSource, SourceError};
 use crate::frame::{Frame, PixelFormat};
+use crate::image::still::read_rgb;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,6 @@ pub struct ImageFiles {
     /// allocates inside the `image` crate anyway).
     rgb: Vec<u8>,
     name: String,
-    max: (u32, u32),
     start: Instant,
 }
 
@@ -51,17 +51,12 @@ impl ImageFiles {
     }
 
     fn new(describe: String, paths: Vec<PathBuf>) -> Self {
-        let max = paths
-            .iter()
-            .filter_map(|p| image::image_dimensions(p).ok())
-            .fold((1, 1), |(w, h), (iw, ih)| (w.max(iw), h.max(ih)));
         Self {
             describe,
             paths,
             next: 0,
             rgb: Vec::new(),
             name: String::new(),
-            max,
             start: Instant::now(),
         }
     }
@@ -75,11 +70,12 @@ impl FrameSource for ImageFiles {
         self.next += 1;
         self.name.clear();
         self.name.push_str(&path.to_string_lossy());
-        let img = image::open(path).map_err(|e| SourceError::BadFrame {
-            path: path.clone(),
-            msg: format!("cannot decode image: {e}"),
-        })?;
-        let img = img.into_rgb8();
+        let img = read_rgb(path)
+            .map_err(|e| SourceError::BadFrame {
+                path: e.path,
+                msg: e.problem.to_string(),
+            })?
+            .image;
         let (width, height) = img.dimensions();
         self.rgb = img.into_raw();
         Ok(Some(Frame {
@@ -93,10 +89,6 @@ impl FrameSource for ImageFiles {
 
     fn describe(&self) -> String {
         self.describe.clone()
-    }
-
-    fn max_frame_size(&self) -> (u32, u32) {
-        self.max
     }
 
     fn frame_name(&self) -> Option<&str> {

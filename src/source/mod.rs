@@ -26,9 +26,6 @@ pub trait FrameSource {
     /// A short human description (device, card, negotiated format...).
     fn describe(&self) -> String;
 
-    /// The largest frame this source can deliver, so consumers size their buffers once.
-    fn max_frame_size(&self) -> (u32, u32);
-
     /// Counters kept by the source itself (frames the driver or we dropped, reconnects...).
     fn stats(&self) -> SourceStats {
         SourceStats::default()
@@ -83,11 +80,13 @@ pub enum SourceError {
     Timeout { path: PathBuf, timeout: Duration },
     #[error("{}: device disconnected", .path.display())]
     Disconnected { path: PathBuf },
-    #[error("{}: {what}: {source}", .path.display())]
+    // The io error is part of the message, not a `source()`: anyhow's `{:#}` would print it
+    // twice.
+    #[error("{}: {what}: {error}", .path.display())]
     Io {
         path: PathBuf,
         what: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: {msg}", .path.display())]
     BadFrame { path: PathBuf, msg: String },
@@ -119,11 +118,11 @@ impl SourceError {
         matches!(self, SourceError::Timeout { .. })
     }
 
-    pub(crate) fn io(path: &Path, what: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, what: &'static str, error: std::io::Error) -> Self {
         SourceError::Io {
             path: path.to_owned(),
             what,
-            source,
+            error,
         }
     }
 }
@@ -160,6 +159,11 @@ impl FromStr for SourceSpec {
                 .map_err(|_| SourceError::Spec(format!("synth seed '{seed}' is not a number")));
         }
         if let Some(file) = s.strip_prefix("replay:") {
+            if file.is_empty() {
+                return Err(SourceError::Spec(
+                    "replay: needs a recording, e.g. replay:capture.rec".into(),
+                ));
+            }
             return Ok(SourceSpec::Replay(file.into()));
         }
         let path = Path::new(s);
@@ -220,6 +224,7 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     if w == 0 || h == 0 || w > 16384 || h > 16384 {
         return Err(format!("size '{s}' out of range"));
     }
+    crate::limits::check_frame_size(w, h).map_err(|e| format!("size '{s}': {e}"))?;
     Ok((w, h))
 }
 
@@ -282,6 +287,7 @@ mod tests {
             SourceSpec::Replay("x.rec".into())
         );
         assert!("synth:abc".parse::<SourceSpec>().is_err());
+        assert!("replay:".parse::<SourceSpec>().is_err());
         assert!("/no/such/file.png".parse::<SourceSpec>().is_err());
         assert_eq!(parse_size("640x480"), Ok((640, 480)));
         assert!(parse_size("640").is_err());

@@ -15,6 +15,7 @@
 
 use super::{fourcc, from_fourcc, FrameSource, SourceError};
 use crate::frame::Frame;
+use crate::limits::check_frame_size;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -47,12 +48,16 @@ fn parse_record(h: &[u8; 32]) -> Result<Record, String> {
         .ok_or_else(|| format!("unknown pixel format {:?}", String::from_utf8_lossy(&code)))?;
     let len = u32_at(24);
     if len > MAX_PAYLOAD {
-        return Err(format!("frame length {len} is implausible"));
+        return Err(format!(
+            "frame length {len} is over the {MAX_PAYLOAD}-byte limit"
+        ));
     }
+    let (width, height) = (u32_at(8), u32_at(12));
+    check_frame_size(width, height).map_err(|e| format!("frame size {e}"))?;
     Ok(Record {
         format,
-        width: u32_at(8),
-        height: u32_at(12),
+        width,
+        height,
         timestamp_us: u64::from_le_bytes(h[16..24].try_into().unwrap()),
         len,
     })
@@ -68,7 +73,6 @@ pub struct Replay {
     played: u64,
     damage: Option<SourceError>,
     buf: Vec<u8>,
-    max: (u32, u32),
 }
 
 impl Replay {
@@ -106,7 +110,7 @@ impl Replay {
             });
         }
 
-        let (mut frames, mut max, mut max_len) = (0u64, (1u32, 1u32), 0usize);
+        let (mut frames, mut max_len) = (0u64, 0usize);
         let mut offset = FILE_HEADER;
         let mut damage = None;
         while offset < file_len {
@@ -151,7 +155,6 @@ impl Replay {
             reader
                 .seek(SeekFrom::Start(end))
                 .map_err(|e| SourceError::io(path, "reading recording", e))?;
-            max = (max.0.max(rec.width), max.1.max(rec.height));
             max_len = max_len.max(rec.len as usize);
             frames += 1;
             offset = end;
@@ -167,7 +170,6 @@ impl Replay {
             played: 0,
             damage,
             buf: vec![0; max_len],
-            max,
         })
     }
 
@@ -219,10 +221,6 @@ impl FrameSource for Replay {
     fn describe(&self) -> String {
         format!("recording {} ({} frames)", self.path.display(), self.frames)
     }
-
-    fn max_frame_size(&self) -> (u32, u32) {
-        self.max
-    }
 }
 
 /// Writes a recording. Errors (a full disk above all) name the file.
@@ -230,12 +228,18 @@ pub struct Recorder {
     path: PathBuf,
     out: BufWriter<File>,
     frames: u64,
+    /// Only regular files are synced: fsync on `/dev/null` or a pipe fails (EINVAL).
+    sync: bool,
 }
 
 impl Recorder {
     pub fn create(path: &Path) -> Result<Self, SourceError> {
         let file =
             File::create(path).map_err(|e| SourceError::io(path, "creating recording", e))?;
+        let sync = file
+            .metadata()
+            .map_err(|e| SourceError::io(path, "creating recording", e))?
+            .is_file();
         let mut out = BufWriter::new(file);
         let mut head = [0u8; 16];
         head[0..8].copy_from_slice(MAGIC);
@@ -247,6 +251,7 @@ impl Recorder {
             path: path.into(),
             out,
             frames: 0,
+            sync,
         })
     }
 
@@ -280,10 +285,12 @@ impl Recorder {
         self.out
             .flush()
             .map_err(|e| SourceError::io(&path, "writing recording", e))?;
-        self.out
-            .get_ref()
-            .sync_all()
-            .map_err(|e| SourceError::io(&path, "writing recording", e))?;
+        if self.sync {
+            self.out
+                .get_ref()
+                .sync_all()
+                .map_err(|e| SourceError::io(&path, "writing recording", e))?;
+        }
         Ok(self.frames)
     }
 }

@@ -57,10 +57,6 @@ impl FrameSource for SynthSource {
         format!("synthetic scenes {w}x{h}, seed {}", self.seed)
     }
 
-    fn max_frame_size(&self) -> (u32, u32) {
-        self.image.dimensions()
-    }
-
     fn ground_truth(&self) -> Option<GroundTruth<'_>> {
         Some(GroundTruth {
             objects: self.sequence.objects(),

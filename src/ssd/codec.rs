@@ -11,6 +11,7 @@ pub type CornerBox = [f32; 4];
 /// Scales of the encoded offsets: centre offsets are divided by `center * prior size`, log size
 /// ratios by `size`. The references use 0.1/0.2; the notes' plain formula is 1/1.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Variances {
     pub center: f32,
     pub size: f32,

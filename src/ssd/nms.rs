@@ -6,6 +6,7 @@ use super::iou::{area, intersection};
 use super::CornerBox;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NmsConfig {
     /// A class score must be strictly above this to be a candidate.
     pub score_threshold: f32,

@@ -11,7 +11,7 @@ pub const MAX_PRIORS: usize = 1 << 22;
 
 /// How the box scale of each feature map is chosen.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriorScales {
     /// ssd.pytorch / Caffe: sizes in pixels of the input; the extra square box is
     /// `sqrt(min * max)`.
@@ -27,6 +27,7 @@ pub enum PriorScales {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PriorConfig {
     /// Square input side in pixels.
     pub image_size: u32,
