@@ -1,7 +1,9 @@
 //! Pixels in and out: per-format readers (`formats`), resize + normalise into the model input
-//! in one pass (`preprocess`), and drawing detections on a picture (`annotate`).
+//! in one pass (`preprocess`), and drawing detections on a picture (`annotate`, in the
+//! built-in pixel `font`).
 
 pub mod annotate;
+pub mod font;
 pub mod formats;
 pub mod mjpeg;
 pub mod preprocess;
