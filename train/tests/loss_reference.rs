@@ -23,7 +23,10 @@ fn dense(rows: &serde_json::Value, fill: &[f32], b: usize, p: usize) -> Vec<f32>
     let w = fill.len();
     let mut out: Vec<f32> = fill.iter().copied().cycle().take(b * p * w).collect();
     for row in rows.as_array().unwrap() {
-        let (i, prior) = (row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize);
+        let (i, prior) = (
+            row[0].as_u64().unwrap() as usize,
+            row[1].as_u64().unwrap() as usize,
+        );
         let v = f32s(&row[2]);
         assert_eq!(v.len(), w, "fixture row width");
         out[(i * p + prior) * w..(i * p + prior + 1) * w].copy_from_slice(&v);
