@@ -1,5 +1,5 @@
-//! Reproduces amdegroot/ssd.pytorch's numbers (../shared/reference/ssd_pytorch_reference.json)
-//! and the founding notes' scale table with `ssd_edge::ssd`.
+//! Reproduces amdegroot/ssd.pytorch's numbers (tests/fixtures/ssd_pytorch_reference.json, see
+//! tests/fixtures/README.md) and the founding notes' scale table with `ssd_edge::ssd`.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -10,24 +10,39 @@ use ssd_edge::ssd::{
     NmsConfig, PriorConfig, PriorScales, SsdError, Variances,
 };
 
+/// The fixture as stored: `priors_clip` is `priors_noclip` with `priors_clip_changed` applied,
+/// and `conf_t` is 0 except at `pos_index`.
 #[derive(Deserialize)]
-struct Reference {
-    priors_clip: Vec<[f32; 4]>,
+struct StoredReference {
     priors_noclip: Vec<[f32; 4]>,
+    priors_clip_changed: Vec<(usize, [f32; 4])>,
     #[serde(rename = "match")]
-    matches: Vec<MatchCase>,
+    matches: Vec<StoredMatchCase>,
     decode: DecodeCase,
     nms: Vec<NmsCase>,
 }
 
 #[derive(Deserialize)]
-struct MatchCase {
+struct StoredMatchCase {
     truths: Vec<[f32; 4]>,
     labels: Vec<usize>,
     threshold: f32,
-    conf_t: Vec<i64>,
     pos_index: Vec<usize>,
+    conf_t_pos: Vec<i64>,
     loc_t_pos: Vec<[f32; 4]>,
+}
+
+struct Reference {
+    priors_clip: Vec<[f32; 4]>,
+    priors_noclip: Vec<[f32; 4]>,
+    matches: Vec<MatchCase>,
+    decode: DecodeCase,
+    nms: Vec<NmsCase>,
+}
+
+struct MatchCase {
+    stored: StoredMatchCase,
+    conf_t: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -45,18 +60,45 @@ struct NmsCase {
     keep: Vec<usize>,
 }
 
-/// Loaded once; a missing file fails every test that needs it (CI clones shared/ beside the
-/// repository, so its absence is a broken checkout, not a reason to skip).
+/// Loaded once from the repository's fixture.
 fn reference() -> &'static Reference {
     static REF: OnceLock<Reference> = OnceLock::new();
     REF.get_or_init(|| {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/ssd_pytorch_reference.json");
+            .join("tests/fixtures/ssd_pytorch_reference.json");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reference file {} unreadable: {e}", path.display()));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("reference file {} malformed: {e}", path.display()))
+        let stored: StoredReference = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("reference file {} malformed: {e}", path.display()));
+        expand(stored)
     })
+}
+
+fn expand(s: StoredReference) -> Reference {
+    let mut priors_clip = s.priors_noclip.clone();
+    for (i, p) in s.priors_clip_changed {
+        priors_clip[i] = p;
+    }
+    let n = priors_clip.len();
+    let matches = s
+        .matches
+        .into_iter()
+        .map(|c| {
+            assert_eq!(c.pos_index.len(), c.conf_t_pos.len(), "fixture match case");
+            let mut conf_t = vec![0i64; n];
+            for (&p, &v) in c.pos_index.iter().zip(&c.conf_t_pos) {
+                conf_t[p] = v;
+            }
+            MatchCase { stored: c, conf_t }
+        })
+        .collect();
+    Reference {
+        priors_clip,
+        priors_noclip: s.priors_noclip,
+        matches,
+        decode: s.decode,
+        nms: s.nms,
+    }
 }
 
 fn max_abs_diff(a: &[[f32; 4]], b: &[[f32; 4]]) -> f32 {
@@ -195,7 +237,8 @@ fn ssd_pytorch_match() {
     // break that tie the other way; ssd.pytorch's own f32 priors (= ours) keep the first.
     let priors = &PriorConfig::ssd300_voc().generate();
     let mut worst = 0.0f32;
-    for (n, case) in r.matches.iter().enumerate() {
+    for (n, full) in r.matches.iter().enumerate() {
+        let case = &full.stored;
         let mut conf_t = vec![-1i64; priors.len()];
         let mut loc_t = vec![[f32::NAN; 4]; priors.len()];
         let v = Variances::default();
@@ -209,8 +252,8 @@ fn ssd_pytorch_match() {
             &mut loc_t,
         );
         let diff: Vec<(usize, i64, i64)> = (0..priors.len())
-            .filter(|&p| conf_t[p] != case.conf_t[p])
-            .map(|p| (p, conf_t[p], case.conf_t[p]))
+            .filter(|&p| conf_t[p] != full.conf_t[p])
+            .map(|p| (p, conf_t[p], full.conf_t[p]))
             .collect();
         assert!(
             diff.is_empty(),

@@ -1,6 +1,7 @@
-//! Draw detections on an image: class-coloured boxes with a label strip, in a tiny built-in
-//! 3x5 pixel font (upper-case letters, digits, a few signs) so no font file is needed.
+//! Draw detections on an image: class-coloured boxes with a label strip in the built-in pixel
+//! font (`font`), so no font file is needed.
 
+use super::font::{draw_text, put, text_width, CELL_H};
 use crate::ssd::Detection;
 use image::{Rgb, RgbImage};
 
@@ -20,69 +21,6 @@ const PALETTE: [[u8; 3]; 10] = [
 
 pub fn class_color(class_id: usize) -> Rgb<u8> {
     Rgb(PALETTE[class_id % PALETTE.len()])
-}
-
-/// 3x5 glyphs, one row per byte, bit 2 = left column.
-fn glyph(c: char) -> [u8; 5] {
-    match c.to_ascii_uppercase() {
-        'A' => [0b010, 0b101, 0b111, 0b101, 0b101],
-        'B' => [0b110, 0b101, 0b110, 0b101, 0b110],
-        'C' => [0b011, 0b100, 0b100, 0b100, 0b011],
-        'D' => [0b110, 0b101, 0b101, 0b101, 0b110],
-        'E' => [0b111, 0b100, 0b110, 0b100, 0b111],
-        'F' => [0b111, 0b100, 0b110, 0b100, 0b100],
-        'G' => [0b011, 0b100, 0b101, 0b101, 0b011],
-        'H' => [0b101, 0b101, 0b111, 0b101, 0b101],
-        'I' => [0b111, 0b010, 0b010, 0b010, 0b111],
-        'J' => [0b001, 0b001, 0b001, 0b101, 0b010],
-        'K' => [0b101, 0b101, 0b110, 0b101, 0b101],
-        'L' => [0b100, 0b100, 0b100, 0b100, 0b111],
-        'M' => [0b101, 0b111, 0b111, 0b101, 0b101],
-        'N' => [0b110, 0b101, 0b101, 0b101, 0b101],
-        'O' => [0b010, 0b101, 0b101, 0b101, 0b010],
-        'P' => [0b110, 0b101, 0b110, 0b100, 0b100],
-        'Q' => [0b010, 0b101, 0b101, 0b110, 0b011],
-        'R' => [0b110, 0b101, 0b110, 0b101, 0b101],
-        'S' => [0b011, 0b100, 0b010, 0b001, 0b110],
-        'T' => [0b111, 0b010, 0b010, 0b010, 0b010],
-        'U' => [0b101, 0b101, 0b101, 0b101, 0b111],
-        'V' => [0b101, 0b101, 0b101, 0b101, 0b010],
-        'W' => [0b101, 0b101, 0b111, 0b111, 0b101],
-        'X' => [0b101, 0b101, 0b010, 0b101, 0b101],
-        'Y' => [0b101, 0b101, 0b010, 0b010, 0b010],
-        'Z' => [0b111, 0b001, 0b010, 0b100, 0b111],
-        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
-        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
-        '2' => [0b110, 0b001, 0b010, 0b100, 0b111],
-        '3' => [0b110, 0b001, 0b010, 0b001, 0b110],
-        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
-        '5' => [0b111, 0b100, 0b110, 0b001, 0b110],
-        '6' => [0b011, 0b100, 0b111, 0b101, 0b111],
-        '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
-        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
-        '9' => [0b111, 0b101, 0b111, 0b001, 0b110],
-        '.' => [0b000, 0b000, 0b000, 0b000, 0b010],
-        '-' => [0b000, 0b000, 0b111, 0b000, 0b000],
-        '_' => [0b000, 0b000, 0b000, 0b000, 0b111],
-        ':' => [0b000, 0b010, 0b000, 0b010, 0b000],
-        ' ' => [0; 5],
-        _ => [0b110, 0b001, 0b010, 0b000, 0b010],
-    }
-}
-
-/// Glyph cell size at scale 1: 3 columns plus 1 of spacing, 5 rows.
-const CELL_W: u32 = 4;
-const CELL_H: u32 = 5;
-
-/// Width in pixels of `text` drawn at `scale`.
-pub fn text_width(text: &str, scale: u32) -> u32 {
-    (text.chars().count() as u32 * CELL_W).saturating_sub(1) * scale
-}
-
-fn put(img: &mut RgbImage, x: i64, y: i64, color: Rgb<u8>) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, color);
-    }
 }
 
 /// Filled rectangle, clipped to the image; corners inclusive.
@@ -117,23 +55,6 @@ pub fn draw_rect(
         for y in b..=d {
             put(img, a, y, color);
             put(img, c, y, color);
-        }
-    }
-}
-
-/// Draws `text` with its top-left corner at (x, y).
-pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb<u8>, scale: u32) {
-    let s = scale as i64;
-    for (i, ch) in text.chars().enumerate() {
-        let gx = x + i as i64 * CELL_W as i64 * s;
-        for (row, bits) in glyph(ch).iter().enumerate() {
-            for col in 0..3 {
-                if bits & (0b100 >> col) != 0 {
-                    let px = gx + col as i64 * s;
-                    let py = y + row as i64 * s;
-                    fill_rect(img, px, py, px + s - 1, py + s - 1, color);
-                }
-            }
         }
     }
 }
@@ -205,14 +126,51 @@ mod tests {
     }
 
     #[test]
-    fn drawing_out_of_bounds_is_clipped() {
-        let mut img = RgbImage::new(10, 10);
+    fn box_past_the_corner_is_clipped_to_the_image() {
+        // Normalised box from (-0.5, 0.5) to (0.5, 1.5) on 40x40: clamped to pixels x 0..=19,
+        // y 20..=39, outline 2 pixels thick, label strip 7 rows high just above it.
+        let black = Rgb([0, 0, 0]);
+        let mut img = RgbImage::from_pixel(40, 40, black);
         let det = Detection {
-            class_id: 3,
+            class_id: 2,
             score: 1.0,
-            bbox: [-0.5, -0.5, 1.5, 1.5],
+            bbox: [-0.5, 0.5, 0.5, 1.5],
         };
         draw_detections(&mut img, &[det], &[]);
-        draw_text(&mut img, -20, 8, "PERSON 0.99", Rgb([1, 2, 3]), 3);
+        let color = class_color(2);
+        // A dark colour: white ink, so every strip pixel is the colour or ink.
+        for (x, y, p) in img.enumerate_pixels() {
+            let on_box = x <= 19 && y >= 20;
+            let outline = on_box && (x <= 1 || x >= 18 || y <= 21 || y >= 38);
+            let strip = (13..=19).contains(&y) && x < text_width("? 1.00", 1) + 2;
+            if outline {
+                assert_eq!(*p, color, "outline pixel ({x}, {y})");
+            } else if strip {
+                assert!(
+                    *p == color || *p == Rgb([255, 255, 255]),
+                    "strip ({x}, {y}) {p:?}"
+                );
+            } else {
+                assert_eq!(*p, black, "pixel ({x}, {y}) outside the drawing");
+            }
+        }
+    }
+
+    #[test]
+    fn clipped_text_is_the_window_of_the_unclipped_text() {
+        // Drawn at (-20, 8) on 10x10, the text must equal the same text drawn at (80, 108) on
+        // a canvas large enough to hold it, looked at through the window (100.., 100..).
+        let ink = Rgb([1, 2, 3]);
+        let mut small = RgbImage::new(10, 10);
+        draw_text(&mut small, -20, 8, "PERSON 0.99", ink, 3);
+        let mut big = RgbImage::new(300, 200);
+        draw_text(&mut big, 80, 108, "PERSON 0.99", ink, 3);
+        let mut inked = 0;
+        for (x, y, p) in small.enumerate_pixels() {
+            assert_eq!(*p, *big.get_pixel(x + 100, y + 100), "({x}, {y})");
+            inked += (*p == ink) as usize;
+        }
+        assert!(inked > 0, "the visible part of the text was not drawn");
+        assert!(big.pixels().filter(|p| **p == ink).count() > inked);
     }
 }

@@ -1,8 +1,9 @@
 //! Pixels in and out: per-format readers (`formats`), resize + normalise into the model input
 //! in one pass (`preprocess`), still image files (`still`), and drawing detections on a
-//! picture (`annotate`).
+//! picture (`annotate`, in the built-in pixel `font`).
 
 pub mod annotate;
+pub mod font;
 pub mod formats;
 pub mod mjpeg;
 pub mod preprocess;

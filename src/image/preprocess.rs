@@ -9,6 +9,11 @@
 //!
 //! Pixel format conversion happens in the same loop through `formats`' readers, and the
 //! normalisation `(pixel * scale - mean) / std` is folded into one multiply-add per value.
+//!
+//! The trainer (`ssd-train`) feeds every sample without random augmentation (validation, and
+//! training with `--no-augment`) through this same `Preprocessor`, and its augmented samples
+//! through the same `Normalization` and `bilinear`: a network sees in training the tensor the
+//! board will give it.
 
 use super::formats::{self, FormatError, FormatScratch, PixelReader, ReaderVisitor};
 use crate::frame::Frame;
@@ -38,32 +43,109 @@ pub struct InputSpec {
 impl InputSpec {
     /// ssd.pytorch / Caffe: BGR, mean subtraction in 0..255 units, no scaling.
     pub fn ssd_pytorch(size: u32) -> Self {
-        InputSpec {
-            width: size,
-            height: size,
-            channel_order: ChannelOrder::Bgr,
-            mean: [104.0, 117.0, 123.0],
-            std: [1.0, 1.0, 1.0],
-            scale: 1.0,
-        }
+        Normalization::SSD_PYTORCH.at_size(size, size)
     }
 
     /// torchvision: RGB scaled to 0..1, ImageNet mean and std.
     pub fn imagenet_rgb(size: u32) -> Self {
-        InputSpec {
-            width: size,
-            height: size,
-            channel_order: ChannelOrder::Rgb,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-            scale: 1.0 / 255.0,
-        }
+        Normalization::IMAGENET.at_size(size, size)
     }
 
     /// Number of f32 values in the 1x3xHxW input tensor.
     pub fn tensor_len(&self) -> usize {
         3 * self.width as usize * self.height as usize
     }
+
+    pub fn normalization(&self) -> Normalization {
+        Normalization {
+            channel_order: self.channel_order,
+            mean: self.mean,
+            std: self.std,
+            scale: self.scale,
+        }
+    }
+}
+
+/// The size-free part of an [`InputSpec`]: `value = (pixel * scale - mean[c]) / std[c]`, `c` in
+/// `channel_order`. The trainer normalises with this too (its augmented samples), so train and
+/// board agree on channel order and presets by construction.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalization {
+    pub channel_order: ChannelOrder,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub scale: f32,
+}
+
+impl Normalization {
+    /// ssd.pytorch / Caffe: BGR, VGG means in 0..255 units, no std.
+    pub const SSD_PYTORCH: Normalization = Normalization {
+        channel_order: ChannelOrder::Bgr,
+        mean: [104.0, 117.0, 123.0],
+        std: [1.0, 1.0, 1.0],
+        scale: 1.0,
+    };
+
+    /// torchvision / ImageNet: RGB scaled to 0..1, ImageNet mean and std.
+    pub const IMAGENET: Normalization = Normalization {
+        channel_order: ChannelOrder::Rgb,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        scale: 1.0 / 255.0,
+    };
+
+    pub fn at_size(&self, width: u32, height: u32) -> InputSpec {
+        InputSpec {
+            width,
+            height,
+            channel_order: self.channel_order,
+            mean: self.mean,
+            std: self.std,
+            scale: self.scale,
+        }
+    }
+
+    /// Per source channel (R, G, B): the model channel it feeds, and `value = pixel * gain +
+    /// offset`, the normalisation folded into one multiply-add.
+    pub fn source_channels(&self) -> SourceChannels {
+        let model_channel = match self.channel_order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        let mut gain = [0.0; 3];
+        let mut offset = [0.0; 3];
+        for c in 0..3 {
+            // mean/std are given in the model's channel order.
+            let m = model_channel[c];
+            gain[c] = self.scale / self.std[m];
+            offset[c] = -self.mean[m] / self.std[m];
+        }
+        SourceChannels {
+            model_channel,
+            gain,
+            offset,
+        }
+    }
+
+    /// The mean as an RGB pixel in 0..255: the colour that normalises to zero (the trainer's
+    /// zoom-out fill).
+    pub fn mean_rgb(&self) -> [f32; 3] {
+        let sc = self.source_channels();
+        let mut m = [0.0; 3];
+        for c in 0..3 {
+            m[c] = self.mean[sc.model_channel[c]] / self.scale;
+        }
+        m
+    }
+}
+
+/// See [`Normalization::source_channels`]; indexed by source channel R, G, B.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SourceChannels {
+    pub model_channel: [usize; 3],
+    pub gain: [f32; 3],
+    pub offset: [f32; 3],
 }
 
 /// One output coordinate's two source neighbours and the weight of the second.
@@ -96,11 +178,7 @@ fn fill_taps(taps: &mut [Tap], src: u32) {
 pub struct Preprocessor {
     width: u32,
     height: u32,
-    /// Per source channel (R, G, B): the model channel it goes to.
-    dst_channel: [usize; 3],
-    /// Per source channel: value = pixel * gain + offset.
-    gain: [f32; 3],
-    offset: [f32; 3],
+    channels: SourceChannels,
     taps_x: Vec<Tap>,
     taps_y: Vec<Tap>,
     /// Source size the taps were computed for.
@@ -110,24 +188,10 @@ pub struct Preprocessor {
 
 impl Preprocessor {
     pub fn new(spec: &InputSpec) -> Self {
-        let dst_channel = match spec.channel_order {
-            ChannelOrder::Rgb => [0, 1, 2],
-            ChannelOrder::Bgr => [2, 1, 0],
-        };
-        let mut gain = [0.0; 3];
-        let mut offset = [0.0; 3];
-        for c in 0..3 {
-            // mean/std are given in the model's channel order.
-            let m = dst_channel[c];
-            gain[c] = spec.scale / spec.std[m];
-            offset[c] = -spec.mean[m] / spec.std[m];
-        }
         Preprocessor {
             width: spec.width,
             height: spec.height,
-            dst_channel,
-            gain,
-            offset,
+            channels: spec.normalization().source_channels(),
             taps_x: vec![Tap::default(); spec.width as usize],
             taps_y: vec![Tap::default(); spec.height as usize],
             src_size: (0, 0),
@@ -162,21 +226,27 @@ impl Preprocessor {
         let job = Resample {
             taps_x: &self.taps_x,
             taps_y: &self.taps_y,
-            dst_channel: self.dst_channel,
-            gain: self.gain,
-            offset: self.offset,
+            ch: self.channels,
             out,
         };
         formats::dispatch(frame, &mut self.scratch, job)
     }
 }
 
+/// Bilinear blend of the four neighbours `[top-left, top-right, bottom-left, bottom-right]`
+/// at fractions `fx`, `fy`: the one arithmetic order train and board both use, so the same
+/// pixels give bit-equal values.
+#[inline]
+pub fn bilinear([a, b, c, d]: [f32; 4], fx: f32, fy: f32) -> f32 {
+    let top = a + (b - a) * fx;
+    let bottom = c + (d - c) * fx;
+    top + (bottom - top) * fy
+}
+
 struct Resample<'a> {
     taps_x: &'a [Tap],
     taps_y: &'a [Tap],
-    dst_channel: [usize; 3],
-    gain: [f32; 3],
-    offset: [f32; 3],
+    ch: SourceChannels,
     out: &'a mut [f32],
 }
 
@@ -199,11 +269,14 @@ impl ReaderVisitor for Resample<'_> {
                 let b = r.rgb(tx.i1 as usize, ty.i0 as usize);
                 let c = r.rgb(tx.i0 as usize, ty.i1 as usize);
                 let d = r.rgb(tx.i1 as usize, ty.i1 as usize);
-                for ch in 0..3 {
-                    let top = a[ch] as f32 + (b[ch] as f32 - a[ch] as f32) * tx.f;
-                    let bottom = c[ch] as f32 + (d[ch] as f32 - c[ch] as f32) * tx.f;
-                    let v = top + (bottom - top) * ty.f;
-                    planes[self.dst_channel[ch]][row + ox] = v * self.gain[ch] + self.offset[ch];
+                for k in 0..3 {
+                    let v = bilinear(
+                        [a[k] as f32, b[k] as f32, c[k] as f32, d[k] as f32],
+                        tx.f,
+                        ty.f,
+                    );
+                    planes[self.ch.model_channel[k]][row + ox] =
+                        v * self.ch.gain[k] + self.ch.offset[k];
                 }
             }
         }

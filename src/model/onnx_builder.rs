@@ -142,6 +142,17 @@ pub fn tensor_u8(name: &str, dims: &[i64], data: &[u8]) -> pb::TensorProto {
     tensor_raw(name, DataType::Uint8, dims, data.to_vec())
 }
 
+/// A node without attributes (set `attribute` on the result to add some).
+pub fn node(op_type: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> pb::NodeProto {
+    pb::NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name: name.to_string(),
+        op_type: op_type.to_string(),
+        ..Default::default()
+    }
+}
+
 /// A `ValueInfoProto` for a graph input or output; empty `dims` leaves the shape unknown.
 pub fn value_info(name: &str, elem: DataType, dims: &[Dim]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::dimension::Value;
@@ -320,12 +331,8 @@ impl GraphBuilder {
     ) {
         let name = format!("{}_{}", op_type, self.graph.node.len());
         self.graph.node.push(pb::NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: outputs.iter().map(|s| s.to_string()).collect(),
-            name,
-            op_type: op_type.to_string(),
             attribute: attributes,
-            ..Default::default()
+            ..node(op_type, &name, inputs, outputs)
         });
     }
 

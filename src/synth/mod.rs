@@ -144,7 +144,11 @@ impl Renderer {
                 let x0 = rng.range_f32(0.0, (w - bw).max(0.0));
                 let y0 = rng.range_f32(0.0, (h - bh).max(0.0));
                 bbox = [x0, y0, x0 + bw, y0 + bh];
-                if self.placed.iter().all(|p| box_iou(&p.bbox, &bbox) < 0.5) {
+                if self
+                    .placed
+                    .iter()
+                    .all(|p| crate::ssd::iou(&p.bbox, &bbox) < 0.5)
+                {
                     break;
                 }
             }
@@ -457,18 +461,5 @@ impl Lighting {
                 }
             }
         }
-    }
-}
-
-/// IoU of two pixel boxes (corner form, no +1).
-pub fn box_iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if ua <= 0.0 {
-        0.0
-    } else {
-        inter / ua
     }
 }

@@ -1,11 +1,13 @@
 //! Augmentation: determinism, the min-IoU crop sampler, box bookkeeping through expand /
-//! crop / flip, and resize + normalisation values.
+//! crop / flip, resize + normalisation values, and the same tensor as the board's
+//! preprocessing for the same image.
 
 use image::RgbImage;
+use ssd_edge::frame::Frame;
+use ssd_edge::image::preprocess::{ChannelOrder, Normalization, Preprocessor};
+use ssd_edge::ssd::iou as box_iou;
 use ssd_edge::synth::Rng;
-use ssd_train::data::augment::{
-    augment, box_iou, plan, prepare, try_crop, AugmentConfig, ChannelOrder, Normalize,
-};
+use ssd_train::data::augment::{augment, plan, prepare, try_crop, AugmentConfig};
 use ssd_train::data::Sample;
 
 fn sample() -> Sample {
@@ -142,7 +144,7 @@ fn resize_and_normalise_without_augmentation() {
         labels: vec![1],
         difficult: vec![false],
     };
-    let norm = Normalize {
+    let norm = Normalization {
         mean: [1.0, 2.0, 3.0],
         std: [2.0, 4.0, 5.0],
         scale: 1.0,
@@ -170,7 +172,7 @@ fn resize_and_normalise_without_augmentation() {
         crop: false,
         flip_prob: 0.0,
     };
-    let imagenet = Normalize::imagenet();
+    let imagenet = Normalization::IMAGENET;
     prepare(&s, Some(&cfg), &imagenet, size, &mut Rng::new(9), &mut out).unwrap();
     let near_zero = out.iter().filter(|v| v.abs() < 1e-3).count();
     assert!(near_zero > 0);
@@ -195,4 +197,111 @@ fn photometric_changes_pixels_but_not_boxes() {
         changed += (out.image.as_raw() != s.image.as_raw()) as usize;
     }
     assert!(changed >= 5);
+}
+
+fn noise_image(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut rng = Rng::new(seed);
+    RgbImage::from_fn(w, h, |_, _| {
+        image::Rgb([
+            rng.below(256) as u8,
+            rng.below(256) as u8,
+            rng.below(256) as u8,
+        ])
+    })
+}
+
+fn board_tensor(img: &RgbImage, norm: &Normalization, size: usize) -> Vec<f32> {
+    let s = size as u32;
+    let mut pre = Preprocessor::new(&norm.at_size(s, s));
+    let mut out = vec![0.0; pre.output_len()];
+    pre.run(&Frame::rgb(img, 0), &mut out).unwrap();
+    out
+}
+
+/// The validation path (`prepare` without augmentation, as `trainer::evaluate` and the loader
+/// with `--no-augment` call it) and an augmentation that leaves the sample as it is give the
+/// board's tensor bit for bit: sizes down and up, both presets, odd shapes.
+#[test]
+fn unaugmented_sample_is_the_boards_tensor_bit_for_bit() {
+    let untouched = AugmentConfig {
+        photometric: false,
+        expand_prob: 0.0,
+        max_expand: 4.0,
+        crop: false,
+        flip_prob: 0.0,
+    };
+    let odd = Normalization {
+        channel_order: ChannelOrder::Bgr,
+        mean: [0.3, 17.0, 250.0],
+        std: [0.7, 3.0, 1.1],
+        scale: 0.5,
+    };
+    let mut cases = 0;
+    for (k, (w, h)) in [(37, 23), (640, 480), (5, 301), (300, 300)]
+        .into_iter()
+        .enumerate()
+    {
+        let img = noise_image(w, h, k as u64);
+        let s = Sample {
+            image: img.clone(),
+            boxes: vec![[0.1, 0.1, 0.5, 0.9]],
+            labels: vec![0],
+            difficult: vec![false],
+        };
+        for norm in [Normalization::SSD_PYTORCH, Normalization::IMAGENET, odd] {
+            for size in [8, 300] {
+                let want = board_tensor(&img, &norm, size);
+                for cfg in [None, Some(&untouched)] {
+                    let mut got = vec![f32::NAN; 3 * size * size];
+                    prepare(&s, cfg, &norm, size, &mut Rng::new(3), &mut got).unwrap();
+                    let differ = got
+                        .iter()
+                        .zip(&want)
+                        .filter(|(a, b)| a.to_bits() != b.to_bits())
+                        .count();
+                    assert_eq!(differ, 0, "{w}x{h} -> {size}, {norm:?}, {cfg:?}");
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 48);
+}
+
+/// The augmented path (here a flip, which resamples through the trainer's own affine
+/// resample) follows the board's conventions: half-pixel centres, edge clamping, channel
+/// order and normalisation. A flipped sample is the board's tensor of the mirrored image,
+/// within rounding: the sample positions are mirrored in f32, and on pixel noise an error of
+/// 1e-4 pixel positions can move a value by 0.03 levels; 0.05 levels is allowed.
+#[test]
+fn flipped_sample_is_the_boards_tensor_of_the_mirror_image() {
+    let flip = AugmentConfig {
+        photometric: false,
+        expand_prob: 0.0,
+        max_expand: 1.0,
+        crop: false,
+        flip_prob: 1.0,
+    };
+    for (w, h, size) in [(64, 48, 300), (301, 157, 32)] {
+        let img = noise_image(w, h, 11);
+        let mirror = image::imageops::flip_horizontal(&img);
+        let s = Sample {
+            image: img,
+            boxes: vec![],
+            labels: vec![],
+            difficult: vec![],
+        };
+        for norm in [Normalization::SSD_PYTORCH, Normalization::IMAGENET] {
+            let want = board_tensor(&mirror, &norm, size);
+            let mut got = vec![0.0; 3 * size * size];
+            prepare(&s, Some(&flip), &norm, size, &mut Rng::new(0), &mut got).unwrap();
+            let tol = 0.05 * norm.scale / norm.std.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst <= tol, "{w}x{h} -> {size}: max diff {worst} > {tol}");
+        }
+    }
 }

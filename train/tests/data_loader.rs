@@ -111,8 +111,21 @@ fn bad_configs_are_errors_and_dropping_an_epoch_early_does_not_hang() {
     let mut e = loader.epoch(0);
     let first = e.next().unwrap().unwrap();
     assert_eq!(first.size, 4);
-    drop(e); // workers blocked on full queues must exit
+    // Workers blocked on full queues must exit: a hang fails after a bounded wait instead of
+    // stalling the test run.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(e);
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(DROP_LIMIT).is_ok(),
+        "dropping an epoch after one batch did not return within {DROP_LIMIT:?}"
+    );
 }
+
+/// Far beyond the milliseconds a drop takes, even on a loaded machine.
+const DROP_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[test]
 #[ignore = "benchmark: prints loader throughput"]

@@ -89,3 +89,82 @@ fn class_without_ground_truth_has_no_ap() {
     assert_eq!(r.ap07, None);
     assert_eq!(r.ap_all, None);
 }
+
+/// The trainer's mAP and the board's per-frame ground-truth score use one matcher: on random
+/// scenes (several classes, overlapping boxes, difficult objects, near-duplicate detections)
+/// the true positives `voc_eval` counts per class are the ones
+/// `ssd_edge::ssd::match_detections` counts frame by frame.
+#[test]
+fn voc_eval_and_the_boards_frame_matcher_agree() {
+    use ssd_edge::ssd::{match_detections, GtBox, VocRule};
+    use ssd_edge::synth::Rng;
+    fn random_box(rng: &mut Rng) -> [f32; 4] {
+        let (x, y) = (rng.range_f32(0.0, 80.0), rng.range_f32(0.0, 80.0));
+        let (w, h) = (rng.range_f32(5.0, 30.0), rng.range_f32(5.0, 30.0));
+        [x, y, x + w, y + h]
+    }
+    let mut rng = Rng::new(2024);
+    let classes = 3;
+    let (mut gts, mut dets) = (Vec::new(), Vec::new());
+    let (mut frame_tp, mut frame_fp, mut frame_ignored) = (0, 0, 0);
+    let mut taken = Vec::new();
+    for image in 0..40 {
+        let frame_gts: Vec<GtBox> = (0..rng.below(8))
+            .map(|_| GtBox {
+                class_id: rng.below(classes) as usize,
+                bbox: random_box(&mut rng),
+                difficult: rng.chance(0.15),
+            })
+            .collect();
+        let mut frame_dets: Vec<(usize, f32, [f32; 4])> = Vec::new();
+        for g in &frame_gts {
+            // Jittered copies of each object, sometimes two (a duplicate), sometimes wrong class.
+            for _ in 0..rng.below(3) {
+                let j = rng.range_f32(-4.0, 4.0);
+                let class = if rng.chance(0.1) {
+                    (g.class_id + 1) % 3
+                } else {
+                    g.class_id
+                };
+                frame_dets.push((class, rng.f32(), g.bbox.map(|v| v + j)));
+            }
+        }
+        for _ in 0..rng.below(4) {
+            frame_dets.push((rng.below(classes) as usize, rng.f32(), random_box(&mut rng)));
+        }
+        frame_dets.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let c = match_detections(
+            frame_dets.iter().copied(),
+            &frame_gts,
+            &VocRule::default(),
+            &mut taken,
+        );
+        frame_tp += c.true_positives;
+        frame_fp += c.false_positives;
+        frame_ignored += c.ignored;
+        for g in &frame_gts {
+            gts.push(VocGt {
+                image,
+                class_id: g.class_id,
+                bbox: g.bbox.map(f64::from),
+                difficult: g.difficult,
+            });
+        }
+        for &(class_id, score, bbox) in &frame_dets {
+            dets.push(VocDet {
+                image,
+                class_id,
+                score: score as f64,
+                bbox: bbox.map(f64::from),
+            });
+        }
+    }
+    let per_class = voc_eval(&gts, &dets, classes as usize, VocParams::default());
+    let tp: u64 = per_class.iter().map(|r| r.true_positives as u64).sum();
+    assert_eq!(tp, frame_tp);
+    assert_eq!(dets.len() as u64, frame_tp + frame_fp + frame_ignored);
+    assert!(
+        frame_tp > 20 && frame_fp > 5 && frame_ignored > 0,
+        "{frame_tp} {frame_fp} {frame_ignored}"
+    );
+}

@@ -1,6 +1,6 @@
-//! MultiBox loss against ssd.pytorch's values in the shared reference file: targets matched
-//! with `ssd_edge::ssd::match_priors` (threshold 0.5, clipped VOC priors), then our loss on the
-//! reference's loc/conf predictions.
+//! MultiBox loss against ssd.pytorch's values in the repository's reference fixture
+//! (tests/fixtures/README.md): targets matched with `ssd_edge::ssd::match_priors` (threshold
+//! 0.5, clipped VOC priors), then our loss on the reference's loc/conf predictions.
 
 use ssd_edge::ssd::{match_priors, PriorConfig, Variances};
 use ssd_train::loss::MultiBoxLoss;
@@ -8,13 +8,30 @@ use tch::{Device, Kind, Tensor};
 
 const REFERENCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/ssd_pytorch_reference.json"
+    "/../tests/fixtures/ssd_pytorch_reference.json"
 );
 
 fn reference() -> serde_json::Value {
     let path = std::env::var("SSD_REFERENCE_JSON").unwrap_or_else(|_| REFERENCE.to_string());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
+}
+
+/// The fixture stores the rows the loss can read (`[image, prior, values]`); every other loc row
+/// is 0 and every other conf row `conf_fill` (see tests/fixtures/README.md).
+fn dense(rows: &serde_json::Value, fill: &[f32], b: usize, p: usize) -> Vec<f32> {
+    let w = fill.len();
+    let mut out: Vec<f32> = fill.iter().copied().cycle().take(b * p * w).collect();
+    for row in rows.as_array().unwrap() {
+        let (i, prior) = (
+            row[0].as_u64().unwrap() as usize,
+            row[1].as_u64().unwrap() as usize,
+        );
+        let v = f32s(&row[2]);
+        assert_eq!(v.len(), w, "fixture row width");
+        out[(i * p + prior) * w..(i * p + prior + 1) * w].copy_from_slice(&v);
+    }
+    out
 }
 
 fn f32s(v: &serde_json::Value) -> Vec<f32> {
@@ -55,8 +72,16 @@ fn loss_matches_ssd_pytorch() {
             );
         }
         let c = 21;
-        let loc_p = Tensor::from_slice(&f32s(&case["loc_data"])).view([b as i64, p as i64, 4]);
-        let conf_p = Tensor::from_slice(&f32s(&case["conf_data"])).view([b as i64, p as i64, c]);
+        let (loc_data, conf_data) = match case.get("loc_data") {
+            // The full file (SSD_REFERENCE_JSON=.../shared/reference/...): dense arrays.
+            Some(loc) => (f32s(loc), f32s(&case["conf_data"])),
+            None => (
+                dense(&case["loc_rows"], &[0.0; 4], b, p),
+                dense(&case["conf_rows"], &f32s(&case["conf_fill"]), b, p),
+            ),
+        };
+        let loc_p = Tensor::from_slice(&loc_data).view([b as i64, p as i64, 4]);
+        let conf_p = Tensor::from_slice(&conf_data).view([b as i64, p as i64, c]);
         let loc_flat: Vec<f32> = loc_t.iter().flatten().copied().collect();
         let loc_t = Tensor::from_slice(&loc_flat).view([b as i64, p as i64, 4]);
         let conf_t = Tensor::from_slice(&conf_t).view([b as i64, p as i64]);

@@ -134,3 +134,24 @@ fn head_output_follows_prior_order() {
         }
     }
 }
+
+/// The variances live in the net spec alone: the export writes the spec's, whatever they are
+/// (the loader's targets and validation decoding read the same field).
+#[test]
+fn exported_variances_are_the_net_specs() {
+    use ssd_edge::ssd::Variances;
+    let mut spec = ssd_train::net::NetSpec::from_name("tiny", 4).unwrap();
+    assert_eq!(spec.variances, Variances::default());
+    spec.variances = Variances {
+        center: 0.15,
+        size: 0.3,
+    };
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let meta = ssd_train::export::meta_for(
+        &spec,
+        &names,
+        ssd_edge::model::InputSpec::imagenet_rgb(300),
+        Default::default(),
+    );
+    assert_eq!(meta.variances, spec.variances);
+}

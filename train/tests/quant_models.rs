@@ -70,7 +70,7 @@ fn init_f32(model: &ModelProto, name: &str) -> Vec<f32> {
         .iter()
         .find(|t| t.name == name)
         .unwrap();
-    onnx_io::tensor_f32(t).unwrap()
+    onnx_io::f32_values(t).unwrap()
 }
 
 fn first_input(opts: &QuantizeOptions, model: &ModelProto) -> Tensor {

@@ -166,8 +166,10 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
         vec!["background", "person", "car", "bicycle"]
     );
     assert!(det.meta().provenance.metrics.contains_key("voc07_map"));
+    export_matches_the_checkpoints_own_forward(&out.join("best"), det);
 
-    // `eval --checkpoint` scores the checkpoint exactly as `eval --onnx` scores its export.
+    // `eval --checkpoint` evaluates through the export (the check above ties the export to
+    // the checkpoint): the CLI gives both the same numbers.
     let data = dir.path().join("heldout");
     let st = ssd_train()
         .args([
@@ -193,6 +195,71 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
     assert_eq!(from_ckpt["images"], 24);
     assert_eq!(from_ckpt["voc07_map"], from_onnx["voc07_map"]);
     assert_eq!(from_ckpt["coco_ap"], from_onnx["coco_ap"]);
+}
+
+/// An independent check of the export: the checkpoint's own tch forward, decoded by the
+/// board's `ssd::Decoder`, against the board's Detector (tract) on the exported ONNX, on the
+/// same scenes with the same preprocessed input. Detections clearly above the score threshold
+/// must be found on both sides with the same class, score and box (1e-3).
+fn export_matches_the_checkpoints_own_forward(
+    checkpoint: &Path,
+    mut det: ssd_edge::model::Detector,
+) {
+    use ssd_edge::frame::Frame;
+    use ssd_edge::image::Preprocessor;
+    use ssd_edge::ssd::{ConfKind, Decoder, Detection, Detections, NmsConfig};
+    use ssd_edge::synth::SynthConfig;
+    use ssd_train::data::{Dataset, SynthDataset};
+    const THRESHOLD: f32 = 0.02;
+    const MARGIN: f32 = 2e-3;
+    const TOL: f32 = 1e-3;
+    let trainer = ssd_train::trainer::Trainer::resume(checkpoint, tch::Device::Cpu).unwrap();
+    det.set_score_threshold(THRESHOLD);
+    let meta = det.meta().clone();
+    assert_eq!(meta.input, trainer.state.input);
+    assert_eq!(meta.variances, trainer.spec.variances);
+    let mut pre = Preprocessor::new(&meta.input);
+    let mut decoder = Decoder::new(
+        trainer.spec.priors.generate(),
+        trainer.spec.num_classes,
+        trainer.spec.variances,
+        NmsConfig {
+            score_threshold: THRESHOLD,
+            ..meta.nms
+        },
+    );
+    let found_in = |d: &Detection, list: &Detections| {
+        list.iter().any(|e| {
+            e.class_id == d.class_id
+                && (e.score - d.score).abs() < TOL
+                && e.bbox.iter().zip(&d.bbox).all(|(a, b)| (a - b).abs() < TOL)
+        })
+    };
+    let scenes = SynthDataset::new(SynthConfig::default(), 77, 6);
+    let mut buf = vec![0.0; pre.output_len()];
+    let (mut ours, mut theirs) = (Detections::new(), Detections::new());
+    let mut compared = 0;
+    for i in 0..scenes.len() {
+        let sample = scenes.get(i).unwrap();
+        let frame = Frame::rgb(&sample.image, 0);
+        pre.run(&frame, &mut buf).unwrap();
+        let (loc, conf) = trainer.predict(&buf, 1).unwrap();
+        decoder
+            .decode(&loc, &conf, ConfKind::Logits, &mut ours)
+            .unwrap();
+        det.detect(&frame, &mut theirs).unwrap();
+        for (a, b, side) in [(&ours, &theirs, "tch"), (&theirs, &ours, "tract")] {
+            for d in a.iter().filter(|d| d.score > THRESHOLD + MARGIN) {
+                assert!(
+                    found_in(d, b),
+                    "scene {i}: {side} detection {d:?} missing on the other side"
+                );
+                compared += 1;
+            }
+        }
+    }
+    println!("export vs checkpoint forward: {compared} detections compared");
+    assert!(compared >= 10, "only {compared} detections to compare");
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use ssd_train::data::{Dataset, Normalize, SynthDataset, VocDataset};
+use ssd_edge::image::preprocess::Normalization;
+use ssd_train::data::{Dataset, SynthDataset, VocDataset};
 use ssd_train::trainer::fit::{fit, FitConfig, ScheduleKind};
 
 #[derive(clap::Args, Debug)]
@@ -124,8 +125,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     tch::manual_seed(args.seed as i64);
     let normalize = match args.normalize.as_str() {
-        "ssd" => Normalize::ssd_pytorch(),
-        "imagenet" => Normalize::imagenet(),
+        "ssd" => Normalization::SSD_PYTORCH,
+        "imagenet" => Normalization::IMAGENET,
         other => bail!("unknown normalisation `{other}` (ssd or imagenet)"),
     };
     let mut notes = std::collections::BTreeMap::new();

@@ -1,6 +1,9 @@
 //! SSD training augmentation as the paper and ssd.pytorch do it: photometric distortion,
 //! zoom-out (expand onto a mean-filled canvas up to 4x, p = 0.5), the SSD random crop, and a
-//! horizontal flip; then resize to SxS and normalise.
+//! horizontal flip; then resize to SxS and normalise. A sample left as it is (no photometric
+//! change, the whole image, no flip) goes through the board's own `Preprocessor` instead, so
+//! validation and un-augmented training see exactly the board's tensor; augmented samples use
+//! the board's `Normalization` and `bilinear` arithmetic.
 //!
 //! Expand and crop are planned on box coordinates only and applied as one affine resample
 //! from the source image, so a 4x zoom-out never materialises a 16x larger canvas.
@@ -8,7 +11,9 @@
 
 use super::{DataError, Sample};
 use image::RgbImage;
-use ssd_edge::ssd::CornerBox;
+use ssd_edge::frame::Frame;
+use ssd_edge::image::preprocess::{bilinear, Normalization, Preprocessor};
+use ssd_edge::ssd::{iou, CornerBox};
 use ssd_edge::synth::Rng;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -50,77 +55,6 @@ impl Default for AugmentConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ChannelOrder {
-    Rgb,
-    Bgr,
-}
-
-/// out[c] = (pixel[c] * scale - mean[c]) / std[c], pixel in 0..255, channels in
-/// `channel_order`, mean/std listed in that same order.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Normalize {
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub scale: f32,
-    pub channel_order: ChannelOrder,
-}
-
-impl From<&ssd_edge::model::InputSpec> for Normalize {
-    fn from(i: &ssd_edge::model::InputSpec) -> Self {
-        let channel_order = match i.channel_order {
-            ssd_edge::model::ChannelOrder::Rgb => ChannelOrder::Rgb,
-            ssd_edge::model::ChannelOrder::Bgr => ChannelOrder::Bgr,
-        };
-        Normalize {
-            mean: i.mean,
-            std: i.std,
-            scale: i.scale,
-            channel_order,
-        }
-    }
-}
-
-impl Normalize {
-    /// ssd.pytorch / Caffe: BGR, 0..255, VGG means, no std.
-    pub fn ssd_pytorch() -> Self {
-        Normalize {
-            mean: [104.0, 117.0, 123.0],
-            std: [1.0; 3],
-            scale: 1.0,
-            channel_order: ChannelOrder::Bgr,
-        }
-    }
-
-    /// torchvision / ImageNet: RGB scaled to 0..1, ImageNet mean and std.
-    pub fn imagenet() -> Self {
-        Normalize {
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-            scale: 1.0 / 255.0,
-            channel_order: ChannelOrder::Rgb,
-        }
-    }
-
-    /// Input channel (R=0, G=1, B=2) feeding output channel c.
-    fn source_channel(&self, c: usize) -> usize {
-        match self.channel_order {
-            ChannelOrder::Rgb => c,
-            ChannelOrder::Bgr => 2 - c,
-        }
-    }
-
-    /// The mean as an RGB pixel (0..255): the fill colour of zoom-out, so the canvas
-    /// normalises to about zero.
-    pub fn mean_rgb(&self) -> [f32; 3] {
-        let mut m = [0.0; 3];
-        for c in 0..3 {
-            m[self.source_channel(c)] = self.mean[c] / self.scale;
-        }
-        m
-    }
-}
-
 /// Where the output comes from: a rectangle in source pixel coordinates (it may extend past
 /// the image after zoom-out; outside is mean fill), optionally mirrored.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,18 +86,6 @@ const TRIES_PER_CHOICE: usize = 50;
 /// ssd.pytorch loops forever until a choice succeeds; we give up after this many choices and
 /// keep the whole image (only reachable with pathological boxes).
 const MAX_CHOICES: usize = 100;
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union <= 0.0 {
-        0.0
-    } else {
-        inter / union
-    }
-}
 
 /// The SSD random crop on a w x h canvas with pixel boxes: returns the patch, or `None` to
 /// keep everything. Constraint checked against ALL boxes (ssd.pytorch's `and` bug not kept),
@@ -206,11 +128,6 @@ pub fn try_crop(
         return Some(rect);
     }
     None
-}
-
-/// IoU of two pixel boxes (corner form).
-pub fn box_iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    iou(a, b)
 }
 
 fn centre_inside(b: &[f32; 4], r: &[f32; 4]) -> bool {
@@ -408,9 +325,13 @@ fn resample(
             let xi = xi as i64;
             let mut rgb = [0.0f32; 3];
             for (c, out) in rgb.iter_mut().enumerate() {
-                let a = at(xi, yi, c) * (1.0 - tx) + at(xi + 1, yi, c) * tx;
-                let b = at(xi, yi + 1, c) * (1.0 - tx) + at(xi + 1, yi + 1, c) * tx;
-                *out = a * (1.0 - ty) + b * ty;
+                let quad = [
+                    at(xi, yi, c),
+                    at(xi + 1, yi, c),
+                    at(xi, yi + 1, c),
+                    at(xi + 1, yi + 1, c),
+                ];
+                *out = bilinear(quad, tx, ty);
             }
             emit(ox, oy, rgb);
         }
@@ -440,7 +361,7 @@ fn check_sample(s: &Sample) -> Result<(), DataError> {
 pub fn prepare(
     sample: &Sample,
     cfg: Option<&AugmentConfig>,
-    norm: &Normalize,
+    norm: &Normalization,
     size: usize,
     rng: &mut Rng,
     out: &mut [f32],
@@ -455,9 +376,9 @@ pub fn prepare(
     let (w, h) = sample.image.dimensions();
     let none = AugmentConfig::none();
     let cfg = cfg.unwrap_or(&none);
-    let mut src = to_f32(&sample.image);
-    if cfg.photometric {
-        photometric(&mut src, rng);
+    let mut src = cfg.photometric.then(|| to_f32(&sample.image));
+    if let Some(px) = src.as_mut() {
+        photometric(px, rng);
     }
     let (geom, targets) = plan(
         cfg,
@@ -468,15 +389,21 @@ pub fn prepare(
         &sample.difficult,
         rng,
     );
-    let plane = size * size;
-    let mut mul = [0.0f32; 3];
-    let mut add = [0.0f32; 3];
-    let mut srcc = [0usize; 3];
-    for c in 0..3 {
-        mul[c] = norm.scale / norm.std[c];
-        add[c] = -norm.mean[c] / norm.std[c];
-        srcc[c] = norm.source_channel(c);
+    let whole = Geometry {
+        region: [0.0, 0.0, w as f32, h as f32],
+        flip: false,
+    };
+    if src.is_none() && geom == whole {
+        // Unchanged pixels, whole image: the board's preprocessing, bit for bit.
+        let s = size as u32;
+        Preprocessor::new(&norm.at_size(s, s))
+            .run(&Frame::rgb(&sample.image, 0), out)
+            .map_err(|e| DataError::Config(format!("preprocessing: {e}")))?;
+        return Ok(targets);
     }
+    let src = src.unwrap_or_else(|| to_f32(&sample.image));
+    let plane = size * size;
+    let ch = norm.source_channels();
     resample(
         &src,
         w as usize,
@@ -488,7 +415,7 @@ pub fn prepare(
         |x, y, rgb| {
             let i = y * size + x;
             for c in 0..3 {
-                out[c * plane + i] = rgb[srcc[c]] * mul[c] + add[c];
+                out[ch.model_channel[c] * plane + i] = rgb[c] * ch.gain[c] + ch.offset[c];
             }
         },
     );

@@ -6,8 +6,9 @@
 //! and every random choice is seeded by (seed, epoch, position in the epoch): the batches are
 //! identical whatever the number of workers.
 
-use super::augment::{prepare, AugmentConfig, Normalize, Targets};
+use super::augment::{prepare, AugmentConfig, Targets};
 use super::{DataError, Dataset};
+use ssd_edge::image::preprocess::Normalization;
 use ssd_edge::ssd::{match_priors, CenterBox, Variances};
 use ssd_edge::synth::Rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +28,7 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// `None`: resize only (evaluation).
     pub augment: Option<AugmentConfig>,
-    pub normalize: Normalize,
+    pub normalize: Normalization,
     pub priors: Vec<CenterBox>,
     pub match_threshold: f32,
     pub variances: Variances,
@@ -38,7 +39,7 @@ pub struct LoaderConfig {
 
 impl LoaderConfig {
     /// SSD training defaults for the given priors (augmentation on, 300x300, ssd.pytorch
-    /// normalisation, threshold 0.5, variances 0.1/0.2).
+    /// normalisation, threshold 0.5, the default variances).
     pub fn training(priors: Vec<CenterBox>, batch_size: usize, seed: u64) -> Self {
         LoaderConfig {
             batch_size,
@@ -51,13 +52,10 @@ impl LoaderConfig {
             shuffle: true,
             seed,
             augment: Some(AugmentConfig::ssd()),
-            normalize: Normalize::ssd_pytorch(),
+            normalize: Normalization::SSD_PYTORCH,
             priors,
             match_threshold: 0.5,
-            variances: Variances {
-                center: 0.1,
-                size: 0.2,
-            },
+            variances: Variances::default(),
             drop_last: true,
             keep_difficult: false,
         }

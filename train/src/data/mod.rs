@@ -11,7 +11,7 @@ use image::RgbImage;
 use ssd_edge::ssd::CornerBox;
 use std::path::PathBuf;
 
-pub use augment::{AugmentConfig, Normalize};
+pub use augment::AugmentConfig;
 pub use coco::CocoDataset;
 pub use loader::{Batch, BatchLoader, LoaderConfig};
 pub use synth_set::SynthDataset;

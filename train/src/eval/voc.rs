@@ -1,9 +1,11 @@
 //! Pascal VOC average precision as the devkit (and py-faster-rcnn's `voc_eval`) defines it:
-//! detections of a class sorted by score; each takes the ground truth of highest overlap in
-//! its image; overlap > threshold and not yet taken -> true positive, taken -> false
-//! positive (duplicate), difficult -> ignored; otherwise false positive. AP is the 11-point
-//! interpolated precision (VOC2007) or the area under the monotone precision envelope
-//! (VOC2010+ "all points").
+//! detections of a class sorted by score, each matched in its image by the board's VOC rule
+//! (`ssd_edge::ssd::VocRule::match_one`: the ground truth of highest overlap; overlap >
+//! threshold and not yet taken -> true positive, taken -> false positive (duplicate),
+//! difficult -> ignored; otherwise false positive). AP is the 11-point interpolated precision
+//! (VOC2007) or the area under the monotone precision envelope (VOC2010+ "all points").
+
+use ssd_edge::ssd::{GtBox, MatchOutcome};
 
 #[derive(Clone, Debug)]
 pub struct VocGt {
@@ -22,22 +24,8 @@ pub struct VocDet {
     pub bbox: [f64; 4],
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct VocParams {
-    pub iou_threshold: f64,
-    /// Add 1 to widths and heights, as the devkit does for inclusive pixel boxes. Off for
-    /// continuous (normalised or exclusive-end) boxes.
-    pub plus_one: bool,
-}
-
-impl Default for VocParams {
-    fn default() -> Self {
-        VocParams {
-            iou_threshold: 0.5,
-            plus_one: false,
-        }
-    }
-}
+/// The per-image matching rule, shared with the board's ground-truth score.
+pub type VocParams = ssd_edge::ssd::VocRule;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VocClassResult {
@@ -69,55 +57,36 @@ pub fn mean_ap(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 
 fn eval_class(gts: &[VocGt], dets: &[VocDet], c: usize, p: VocParams) -> VocClassResult {
     use std::collections::HashMap;
-    let mut by_image: HashMap<usize, Vec<(usize, &VocGt)>> = HashMap::new();
+    // Per image: its ground truth of class c and which of it is taken.
+    let mut by_image: HashMap<usize, (Vec<GtBox>, Vec<bool>)> = HashMap::new();
     let mut npos = 0;
-    for (k, g) in gts.iter().filter(|g| g.class_id == c).enumerate() {
+    for g in gts.iter().filter(|g| g.class_id == c) {
         npos += !g.difficult as usize;
-        by_image.entry(g.image).or_default().push((k, g));
+        let (boxes, taken) = by_image.entry(g.image).or_default();
+        boxes.push(GtBox {
+            class_id: c,
+            bbox: g.bbox.map(|v| v as f32),
+            difficult: g.difficult,
+        });
+        taken.push(false);
     }
-    let n_gt = gts.iter().filter(|g| g.class_id == c).count();
-    let mut taken = vec![false; n_gt];
     let mut ds: Vec<&VocDet> = dets.iter().filter(|d| d.class_id == c).collect();
     ds.sort_by(|a, b| {
         b.score
             .partial_cmp(&a.score)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let one = if p.plus_one { 1.0 } else { 0.0 };
     let (mut tp, mut fp) = (Vec::with_capacity(ds.len()), Vec::with_capacity(ds.len()));
     for d in &ds {
-        let mut ovmax = f64::NEG_INFINITY;
-        let mut jmax: Option<(usize, bool)> = None;
-        if let Some(cands) = by_image.get(&d.image) {
-            for &(k, g) in cands {
-                let iw = (d.bbox[2].min(g.bbox[2]) - d.bbox[0].max(g.bbox[0]) + one).max(0.0);
-                let ih = (d.bbox[3].min(g.bbox[3]) - d.bbox[1].max(g.bbox[1]) + one).max(0.0);
-                let inter = iw * ih;
-                let uni = (d.bbox[2] - d.bbox[0] + one) * (d.bbox[3] - d.bbox[1] + one)
-                    + (g.bbox[2] - g.bbox[0] + one) * (g.bbox[3] - g.bbox[1] + one)
-                    - inter;
-                let ov = inter / uni;
-                // first maximum wins, as numpy's argmax
-                if ov > ovmax {
-                    ovmax = ov;
-                    jmax = Some((k, g.difficult));
-                }
-            }
-        }
-        let (mut t, mut f) = (0.0, 0.0);
-        match jmax {
-            Some((k, difficult)) if ovmax > p.iou_threshold => {
-                if !difficult {
-                    if !taken[k] {
-                        t = 1.0;
-                        taken[k] = true;
-                    } else {
-                        f = 1.0;
-                    }
-                }
-            }
-            _ => f = 1.0,
-        }
+        let outcome = match by_image.get_mut(&d.image) {
+            Some((boxes, taken)) => p.match_one(c, &d.bbox.map(|v| v as f32), boxes, taken),
+            None => MatchOutcome::FalsePositive,
+        };
+        let (t, f) = match outcome {
+            MatchOutcome::TruePositive => (1.0, 0.0),
+            MatchOutcome::FalsePositive => (0.0, 1.0),
+            MatchOutcome::Ignored => (0.0, 0.0),
+        };
         tp.push(t);
         fp.push(f);
     }

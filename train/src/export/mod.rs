@@ -278,7 +278,7 @@ pub fn meta_for(
         labels,
         input,
         priors: spec.priors.clone(),
-        variances: Default::default(),
+        variances: spec.variances,
         conf_kind: ssd_edge::ssd::ConfKind::Logits,
         outputs: ssd_edge::model::OutputNames {
             loc: Some(LOC_NAME.into()),

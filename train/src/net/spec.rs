@@ -3,7 +3,7 @@
 //! cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use ssd_edge::ssd::PriorConfig;
+use ssd_edge::ssd::{PriorConfig, Variances};
 
 use super::NetError;
 
@@ -147,6 +147,9 @@ pub struct NetSpec {
     pub layers: Vec<Layer>,
     pub heads: Vec<Head>,
     pub priors: PriorConfig,
+    /// The box encoding's variances: the loader's training targets, validation decoding and
+    /// the exported metadata all read them from here.
+    pub variances: Variances,
 }
 
 pub const BN_EPS: f64 = 1e-5;
@@ -438,6 +441,7 @@ pub fn vgg16(num_classes: usize) -> NetSpec {
         layers,
         heads,
         priors,
+        variances: Variances::default(),
     }
 }
 
@@ -555,6 +559,7 @@ pub fn mobile(num_classes: usize, width: f32, arch: &str) -> NetSpec {
         layers,
         heads,
         priors,
+        variances: Variances::default(),
     }
 }
 
@@ -598,5 +603,6 @@ pub fn tiny(num_classes: usize) -> NetSpec {
         layers,
         heads,
         priors,
+        variances: Variances::default(),
     }
 }

@@ -3,25 +3,15 @@
 //! metadata like an exported model does.
 
 use super::micro::value_info;
-use super::onnx_io::{attr_i, attr_ints, make_f32, node};
+use ssd_edge::model::onnx_builder::{attr, node, tensor_f32};
+use ssd_edge::synth::Rng;
 use std::path::Path;
 use tract_onnx::pb::{
     tensor_proto::DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     StringStringEntryProto, TensorProto,
 };
 
-/// Deterministic weights: xorshift, uniform in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
-
+/// Weights are uniform in [-1, 1) from the project's one RNG (`ssd_edge::synth::Rng`).
 struct Builder {
     rng: Rng,
     nodes: Vec<NodeProto>,
@@ -32,7 +22,7 @@ struct Builder {
 impl Builder {
     fn new(seed: u64) -> Self {
         Builder {
-            rng: Rng(seed | 1),
+            rng: Rng::new(seed),
             nodes: vec![],
             inits: vec![],
             n: 0,
@@ -58,8 +48,12 @@ impl Builder {
     ) -> String {
         let per = if dw { k * k } else { cin * k * k };
         let amp = (6.0 / per as f32).sqrt();
-        let w: Vec<f32> = (0..cout * per).map(|_| self.rng.next() * amp).collect();
-        let b: Vec<f32> = (0..cout).map(|_| self.rng.next() * 0.1).collect();
+        let w: Vec<f32> = (0..cout * per)
+            .map(|_| self.rng.range_f32(-1.0, 1.0) * amp)
+            .collect();
+        let b: Vec<f32> = (0..cout)
+            .map(|_| self.rng.range_f32(-1.0, 1.0) * 0.1)
+            .collect();
         let wn = format!("{name}.weight");
         let bn = format!("{name}.bias");
         let dims = [
@@ -68,17 +62,17 @@ impl Builder {
             k as i64,
             k as i64,
         ];
-        self.inits.push(make_f32(&wn, &dims, &w));
-        self.inits.push(make_f32(&bn, &[cout as i64], &b));
+        self.inits.push(tensor_f32(&wn, &dims, &w));
+        self.inits.push(tensor_f32(&bn, &[cout as i64], &b));
         let out = format!("{name}_out");
         let mut n = node("Conv", name, &[x, &wn, &bn], &[&out]);
         let p = (k / 2) as i64;
         n.attribute = vec![
-            attr_ints("kernel_shape", &[k as i64, k as i64]),
-            attr_ints("strides", &[stride as i64, stride as i64]),
-            attr_ints("pads", &[p, p, p, p]),
-            attr_ints("dilations", &[1, 1]),
-            attr_i("group", if dw { cin as i64 } else { 1 }),
+            attr::ints("kernel_shape", &[k as i64, k as i64]),
+            attr::ints("strides", &[stride as i64, stride as i64]),
+            attr::ints("pads", &[p, p, p, p]),
+            attr::ints("dilations", &[1, 1]),
+            attr::int("group", if dw { cin as i64 } else { 1 }),
         ];
         self.nodes.push(n);
         out
@@ -93,8 +87,8 @@ impl Builder {
     fn relu6(&mut self, x: &str) -> String {
         let y = self.fresh("clip");
         let (lo, hi) = (format!("{y}.min"), format!("{y}.max"));
-        self.inits.push(make_f32(&lo, &[], &[0.0]));
-        self.inits.push(make_f32(&hi, &[], &[6.0]));
+        self.inits.push(tensor_f32(&lo, &[], &[0.0]));
+        self.inits.push(tensor_f32(&hi, &[], &[6.0]));
         self.nodes.push(node("Clip", &y, &[x, &lo, &hi], &[&y]));
         y
     }
@@ -103,8 +97,8 @@ impl Builder {
         let y = self.fresh("pool");
         let mut n = node("MaxPool", &y, &[x], &[&y]);
         n.attribute = vec![
-            attr_ints("kernel_shape", &[2, 2]),
-            attr_ints("strides", &[2, 2]),
+            attr::ints("kernel_shape", &[2, 2]),
+            attr::ints("strides", &[2, 2]),
         ];
         self.nodes.push(n);
         y
@@ -114,7 +108,7 @@ impl Builder {
     fn flatten_head(&mut self, x: &str, per: i64) -> String {
         let t = self.fresh("transpose");
         let mut n = node("Transpose", &t, &[x], &[&t]);
-        n.attribute = vec![attr_ints("perm", &[0, 2, 3, 1])];
+        n.attribute = vec![attr::ints("perm", &[0, 2, 3, 1])];
         self.nodes.push(n);
         let shape = self.fresh("shape");
         self.inits.push(TensorProto {
@@ -132,7 +126,7 @@ impl Builder {
     fn concat(&mut self, xs: &[String], out: &str) {
         let refs: Vec<&str> = xs.iter().map(|s| s.as_str()).collect();
         let mut n = node("Concat", out, &refs, &[out]);
-        n.attribute = vec![attr_i("axis", 1)];
+        n.attribute = vec![attr::int("axis", 1)];
         self.nodes.push(n);
     }
 
@@ -253,20 +247,21 @@ pub fn ssd_like() -> ModelProto {
 /// `size`x`size` into `dir`.
 pub fn write_calib_images(dir: &Path, n: usize, size: u32) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut signed = || rng.range_f32(-1.0, 1.0);
     for i in 0..n {
         let mut img = image::RgbImage::new(size, size);
-        let base: [f32; 3] = [rng.next(), rng.next(), rng.next()].map(|v| 100.0 + 80.0 * v);
+        let base: [f32; 3] = [signed(), signed(), signed()].map(|v| 100.0 + 80.0 * v);
         for (x, y, p) in img.enumerate_pixels_mut() {
             let g = (x + y) as f32 / (2 * size) as f32 * 60.0;
             *p = image::Rgb(base.map(|b| (b + g).clamp(0.0, 255.0) as u8));
         }
         for _ in 0..4 {
-            let color = [rng.next(), rng.next(), rng.next()].map(|v| (127.5 + 127.5 * v) as u8);
-            let cx = (rng.next() * 0.5 + 0.5) * size as f32;
-            let cy = (rng.next() * 0.5 + 0.5) * size as f32;
-            let r = (rng.next() * 0.5 + 0.6) * size as f32 / 5.0;
-            let disc = rng.next() > 0.0;
+            let color = [signed(), signed(), signed()].map(|v| (127.5 + 127.5 * v) as u8);
+            let cx = (signed() * 0.5 + 0.5) * size as f32;
+            let cy = (signed() * 0.5 + 0.5) * size as f32;
+            let r = (signed() * 0.5 + 0.6) * size as f32 / 5.0;
+            let disc = signed() > 0.0;
             for (x, y, p) in img.enumerate_pixels_mut() {
                 let (dx, dy) = (x as f32 - cx, y as f32 - cy);
                 let inside = if disc {

@@ -1,7 +1,7 @@
 //! Finds the convolutions a quantizer can take over: a `Conv` with constant weights, and the
 //! activation it can absorb into its output range.
 
-use super::onnx_io::{attr_int, clip_bounds, tensor_f32};
+use super::onnx_io::{attr_int, clip_bounds, f32_values};
 use std::collections::HashMap;
 use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto};
 
@@ -101,7 +101,7 @@ pub fn conv_sites(model: &ModelProto) -> Vec<ConvSite> {
             log::warn!("{name}: weights are not a constant, layer stays float");
             continue;
         };
-        let (weight, weight_dims) = match tensor_f32(w) {
+        let (weight, weight_dims) = match f32_values(w) {
             Ok(v) if w.dims.len() == 4 => (v, w.dims.clone()),
             Ok(_) => {
                 log::warn!("{name}: not a 2-D convolution, layer stays float");
@@ -114,7 +114,7 @@ pub fn conv_sites(model: &ModelProto) -> Vec<ConvSite> {
         };
         let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
             None => None,
-            Some(b) => match inits.get(b.as_str()).map(|t| tensor_f32(t)) {
+            Some(b) => match inits.get(b.as_str()).map(|t| f32_values(t)) {
                 Some(Ok(v)) => Some(v),
                 _ => {
                     log::warn!("{name}: bias is not a float constant, layer stays float");

@@ -6,11 +6,11 @@
 //! boundary are timed separately so the selection can charge them only where they occur.
 
 use super::graph::{ConvSite, Fused};
-use super::onnx_io::{make_f32, node};
 use super::rewrite::{
     act_params, dequantize_node, qlinear_conv, quantize_node, ActQuant, WeightScale,
 };
 use super::QuantError;
+use ssd_edge::model::onnx_builder::{node, tensor_f32};
 use std::time::{Duration, Instant};
 use tract_onnx::pb::{
     tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto, NodeProto,
@@ -69,10 +69,10 @@ fn model(
 
 /// The float layer: Conv and its activation, as in the source model.
 pub fn float_layer(site: &ConvSite, in_shape: &[usize], out_shape: &[usize]) -> ModelProto {
-    let mut inits = vec![make_f32("w", &site.weight_dims, &site.weight)];
+    let mut inits = vec![tensor_f32("w", &site.weight_dims, &site.weight)];
     let mut inputs = vec!["x", "w"];
     if let Some(b) = &site.bias {
-        inits.push(make_f32("b", &[b.len() as i64], b));
+        inits.push(tensor_f32("b", &[b.len() as i64], b));
         inputs.push("b");
     }
     let mut conv = node("Conv", "conv", &inputs, &["c"]);
@@ -82,8 +82,8 @@ pub fn float_layer(site: &ConvSite, in_shape: &[usize], out_shape: &[usize]) -> 
         Fused::None => nodes[0].output[0] = "y".into(),
         Fused::Relu => nodes.push(node("Relu", "act", &["c"], &["y"])),
         Fused::Clip(hi) => {
-            inits.push(make_f32("lo", &[], &[0.0]));
-            inits.push(make_f32("hi", &[], &[hi]));
+            inits.push(tensor_f32("lo", &[], &[0.0]));
+            inits.push(tensor_f32("hi", &[], &[hi]));
             nodes.push(node("Clip", "act", &["c", "lo", "hi"], &["y"]));
         }
     }

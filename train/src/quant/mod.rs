@@ -21,6 +21,7 @@ use calibrate::RangeMethod;
 use graph::ConvSite;
 use report::{AccuracyReport, LayerReport, ModelTiming, OutputDiff, QuantReport};
 use rewrite::WeightScale;
+use ssd_edge::image::preprocess::ChannelOrder;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,16 +59,8 @@ pub enum QuantError {
 }
 
 /// The model input and its normalisation, read from the model's `ssd_edge.input` metadata (or
-/// a sidecar): `value = (pixel * scale - mean[c]) / std[c]`, channels in the model's order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InputSpec {
-    pub width: u32,
-    pub height: u32,
-    pub bgr: bool,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub scale: f32,
-}
+/// a sidecar): the board's own type, so calibration preprocesses as the board does.
+pub use ssd_edge::image::preprocess::InputSpec;
 
 /// What the quantizer needs from the model's metadata.
 #[derive(Clone, Debug)]
@@ -99,9 +92,9 @@ impl ModelInfo {
         conf_kind: Option<String>,
         outputs: Option<RawOutputs>,
     ) -> Result<Self, String> {
-        let bgr = match input.channel_order.to_ascii_uppercase().as_str() {
-            "RGB" => false,
-            "BGR" => true,
+        let channel_order = match input.channel_order.to_ascii_uppercase().as_str() {
+            "RGB" => ChannelOrder::Rgb,
+            "BGR" => ChannelOrder::Bgr,
             other => return Err(format!("channel_order {other:?} is neither RGB nor BGR")),
         };
         if input.width == 0 || input.height == 0 || input.std.contains(&0.0) {
@@ -116,7 +109,7 @@ impl ModelInfo {
             input: InputSpec {
                 width: input.width,
                 height: input.height,
-                bgr,
+                channel_order,
                 mean: input.mean,
                 std: input.std,
                 scale: input.scale,

@@ -1,13 +1,12 @@
-//! Reading and writing ONNX protobufs, and the few tensor/attribute conversions the rewrite
-//! needs. The graph is edited as `tract_onnx::pb` structs so everything tract does not look at
+//! Reading and writing ONNX protobufs, and reading tensors and attributes back (constructors
+//! are the board's `ssd_edge::model::onnx_builder`). The graph is edited as `tract_onnx::pb` structs so everything tract does not look at
 //! (metadata_props, doc strings, value_info) survives the round trip.
 
 use super::QuantError;
 use prost::Message;
 use std::path::Path;
 use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, ModelProto, NodeProto,
-    StringStringEntryProto, TensorProto,
+    tensor_proto::DataType, ModelProto, NodeProto, StringStringEntryProto, TensorProto,
 };
 
 pub fn load_model(path: &Path) -> Result<ModelProto, QuantError> {
@@ -32,7 +31,8 @@ pub fn save_model(model: &ModelProto, path: &Path) -> Result<(), QuantError> {
     std::fs::write(path, model.encode_to_vec()).map_err(|e| QuantError::Io(path.to_path_buf(), e))
 }
 
-pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, String> {
+/// The values of a float initializer (raw or typed storage), checked against its shape.
+pub fn f32_values(t: &TensorProto) -> Result<Vec<f32>, String> {
     if t.data_type != DataType::Float as i32 {
         return Err(format!(
             "initializer {} is not float (type {})",
@@ -59,66 +59,8 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, String> {
     Ok(data)
 }
 
-pub fn make_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: DataType::Float as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
-}
-
-pub fn make_i8(name: &str, dims: &[i64], data: &[i8]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: DataType::Int8 as i32,
-        raw_data: data.iter().map(|v| *v as u8).collect(),
-        ..Default::default()
-    }
-}
-
-pub fn make_i32(name: &str, dims: &[i64], data: &[i32]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: DataType::Int32 as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
-}
-
-pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: op.into(),
-        name: name.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
 pub fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-}
-
-pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-pub fn attr_i(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Int as i32,
-        i: v,
-        ..Default::default()
-    }
 }
 
 /// Clip's bounds live in inputs since opset 11 and in attributes before.
@@ -127,7 +69,7 @@ pub fn clip_bounds(node: &NodeProto, inits: &[TensorProto]) -> (Option<f32>, Opt
     let from_input = |ix: usize| {
         let name = node.input.get(ix).filter(|s| !s.is_empty())?;
         let t = inits.iter().find(|t| &t.name == name)?;
-        tensor_f32(t).ok()?.first().copied()
+        f32_values(t).ok()?.first().copied()
     };
     (
         from_input(1).or_else(|| from_attr("min")),

@@ -5,26 +5,11 @@
 
 use super::InputSpec;
 use ssd_edge::frame::Frame;
-use ssd_edge::image::preprocess::{self as board, Preprocessor};
+use ssd_edge::image::preprocess::Preprocessor;
 use tract_onnx::prelude::*;
 
-pub fn board_spec(input: &InputSpec) -> board::InputSpec {
-    board::InputSpec {
-        width: input.width,
-        height: input.height,
-        channel_order: if input.bgr {
-            board::ChannelOrder::Bgr
-        } else {
-            board::ChannelOrder::Rgb
-        },
-        mean: input.mean,
-        std: input.std,
-        scale: input.scale,
-    }
-}
-
 pub fn to_tensor(img: &image::RgbImage, input: &InputSpec) -> Result<Tensor, String> {
-    let mut pre = Preprocessor::new(&board_spec(input));
+    let mut pre = Preprocessor::new(input);
     let mut data = vec![0f32; pre.output_len()];
     let frame = Frame::rgb(img, 0);
     pre.run(&frame, &mut data).map_err(|e| e.to_string())?;

@@ -12,8 +12,8 @@
 //! i8 saturation at the zero point is the ReLU.
 
 use super::graph::{consumers, ConvSite, Fused};
-use super::onnx_io::{make_f32, make_i32, make_i8, node};
 use super::QuantError;
+use ssd_edge::model::onnx_builder::{node, tensor_f32, tensor_i32, tensor_i8};
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 
@@ -134,16 +134,20 @@ pub fn qlinear_conv(
     let wq = quantize_weights(&site.weight, oc, granularity);
     let mut inits = act_params(xq, x);
     inits.extend(act_params(yq, y));
-    inits.push(make_i8(&format!("{n}_w_q8"), &site.weight_dims, &wq.values));
+    inits.push(tensor_i8(
+        &format!("{n}_w_q8"),
+        &site.weight_dims,
+        &wq.values,
+    ));
     let scale_dims: &[i64] = match granularity {
         WeightScale::Channel => &[oc as i64],
         WeightScale::Tensor => &[],
     };
-    inits.push(make_f32(&format!("{n}_w_scale"), scale_dims, &wq.scales));
+    inits.push(tensor_f32(&format!("{n}_w_scale"), scale_dims, &wq.scales));
     // A scalar zero point, not one per channel: tract folds its zero-point compensation away
     // only when it sees a uniform constant, which saves a full pass summing the activations
     // (98 -> 74 ms for the shipped model here).
-    inits.push(make_i8(&format!("{n}_w_zp"), &[], &[0]));
+    inits.push(tensor_i8(&format!("{n}_w_zp"), &[], &[0]));
     let mut inputs = vec![
         xq.to_string(),
         format!("{xq}_scale"),
@@ -164,7 +168,7 @@ pub fn qlinear_conv(
                     .clamp(i32::MIN as f64, i32::MAX as f64) as i32
             })
             .collect();
-        inits.push(make_i32(&format!("{n}_b_q32"), &[oc as i64], &bq));
+        inits.push(tensor_i32(&format!("{n}_b_q32"), &[oc as i64], &bq));
         inputs.push(format!("{n}_b_q32"));
     }
     let refs: Vec<&str> = inputs.iter().map(|s| s.as_str()).collect();
@@ -175,8 +179,8 @@ pub fn qlinear_conv(
 
 pub fn act_params(tensor_q: &str, q: ActQuant) -> Vec<TensorProto> {
     vec![
-        make_f32(&format!("{tensor_q}_scale"), &[], &[q.scale]),
-        make_i8(&format!("{tensor_q}_zp"), &[], &[q.zero_point]),
+        tensor_f32(&format!("{tensor_q}_scale"), &[], &[q.scale]),
+        tensor_i8(&format!("{tensor_q}_zp"), &[], &[q.zero_point]),
     ]
 }
 

@@ -2,18 +2,19 @@
 //! loader does (no augmentation), forward in inference mode, decoded with the board's
 //! decoder (`ssd_edge::ssd::Decoder`), scored by `crate::eval`.
 
-use ssd_edge::ssd::{ConfKind, Decoder, Detections, NmsConfig, Variances};
+use ssd_edge::ssd::{ConfKind, Decoder, Detections, NmsConfig};
 use ssd_edge::synth::Rng;
 
 use super::{TrainError, Trainer};
-use crate::data::augment::{prepare, Normalize};
+use crate::data::augment::prepare;
 use crate::data::Dataset;
 use crate::eval::{evaluate_detector, EvalReport, ScoredBox};
+use ssd_edge::image::preprocess::Normalization;
 
 pub fn evaluate(
     trainer: &Trainer,
     data: &dyn Dataset,
-    norm: &Normalize,
+    norm: &Normalization,
 ) -> Result<EvalReport, TrainError> {
     let spec = &trainer.spec;
     if data.class_names().len() + 1 != spec.num_classes {
@@ -27,7 +28,7 @@ pub fn evaluate(
     let mut decoder = Decoder::new(
         spec.priors.generate(),
         spec.num_classes,
-        Variances::default(),
+        spec.variances,
         NmsConfig::default(),
     );
     let mut buf = vec![0f32; 3 * s * s];

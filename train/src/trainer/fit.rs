@@ -11,9 +11,9 @@ use super::{
     checkpoint, run, Decay, EpochMetrics, HostBatch, LrSchedule, OptimConfig, Progress, TrainError,
     Trainer,
 };
-use crate::data::augment::{ChannelOrder, Normalize};
 use crate::data::{AugmentConfig, BatchLoader, Dataset, LoaderConfig};
 use crate::net::NetSpec;
+use ssd_edge::image::preprocess::Normalization;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScheduleKind {
@@ -39,27 +39,13 @@ pub struct FitConfig {
     pub workers: usize,
     pub seed: u64,
     pub augment: bool,
-    pub normalize: Normalize,
+    pub normalize: Normalization,
     /// Evaluate every N epochs (and after the last); 0 = never.
     pub eval_every: usize,
     pub device: Device,
     pub progress: bool,
     /// Recorded in the checkpoint (data set description, command line).
     pub notes: std::collections::BTreeMap<String, String>,
-}
-
-pub fn input_spec(norm: &Normalize, size: usize) -> ssd_edge::model::InputSpec {
-    ssd_edge::model::InputSpec {
-        width: size as u32,
-        height: size as u32,
-        channel_order: match norm.channel_order {
-            ChannelOrder::Rgb => ssd_edge::model::ChannelOrder::Rgb,
-            ChannelOrder::Bgr => ssd_edge::model::ChannelOrder::Bgr,
-        },
-        mean: norm.mean,
-        std: norm.std,
-        scale: norm.scale,
-    }
 }
 
 fn to_host(b: crate::data::Batch) -> HostBatch {
@@ -120,7 +106,8 @@ pub fn fit(
                 decay,
             },
         };
-        let input = input_spec(&cfg.normalize, spec.input_size);
+        let s = spec.input_size as u32;
+        let input = cfg.normalize.at_size(s, s);
         let mut t = Trainer::new(spec, optim, classes.clone(), input, cfg.device)?;
         if let Some(w) = &cfg.init_weights {
             crate::net::load_weights(&mut t.vs, w)?;
@@ -135,6 +122,7 @@ pub fn fit(
     let spec = trainer.spec.clone();
     let mut lcfg = LoaderConfig::training(spec.priors.generate(), cfg.batch, cfg.seed);
     lcfg.image_size = spec.input_size;
+    lcfg.variances = spec.variances;
     lcfg.workers = cfg.workers.max(1);
     lcfg.normalize = cfg.normalize;
     lcfg.augment = cfg.augment.then(AugmentConfig::ssd);

@@ -1,10 +1,11 @@
 //! `plot.png`: training loss (left panel, red) and validation mAP (right panel, blue) per
-//! epoch, drawn with the `image` crate. No system fonts: axis limits are written with a
-//! built-in 3x5 digit font.
+//! epoch, drawn with the `image` crate. No system fonts: axis limits are written in the
+//! board's built-in pixel font (`ssd_edge::image::font`).
 
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
+use ssd_edge::image::font::{draw_text, put};
 
 use super::metrics::EpochMetrics;
 use super::TrainError;
@@ -18,27 +19,6 @@ const GRID: Rgb<u8> = Rgb([225, 225, 225]);
 const LOSS: Rgb<u8> = Rgb([200, 30, 30]);
 const MAP: Rgb<u8> = Rgb([30, 60, 200]);
 
-// 3x5 glyphs, one row per u8 (3 low bits, MSB left): digits then '.'.
-const GLYPHS: [[u8; 5]; 11] = [
-    [7, 5, 5, 5, 7],
-    [2, 6, 2, 2, 7],
-    [7, 1, 7, 4, 7],
-    [7, 1, 7, 1, 7],
-    [5, 5, 7, 1, 1],
-    [7, 4, 7, 1, 7],
-    [7, 4, 7, 5, 7],
-    [7, 1, 1, 1, 1],
-    [7, 5, 7, 5, 7],
-    [7, 5, 7, 1, 7],
-    [0, 0, 0, 0, 2],
-];
-
-fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, c);
-    }
-}
-
 fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: Rgb<u8>) {
     let n = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
     for i in 0..=n {
@@ -50,28 +30,9 @@ fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: Rgb<u
     }
 }
 
+/// Axis labels in the board's pixel font at scale 2.
 fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, c: Rgb<u8>) {
-    let mut cx = x;
-    for ch in s.chars() {
-        let g = match ch {
-            '0'..='9' => GLYPHS[ch as usize - '0' as usize],
-            '.' => GLYPHS[10],
-            _ => {
-                cx += 8;
-                continue;
-            }
-        };
-        for (row, bits) in g.iter().enumerate() {
-            for col in 0..3 {
-                if bits & (4 >> col) != 0 {
-                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                        put(img, cx + col * 2 + dx, y + row as i64 * 2 + dy, c);
-                    }
-                }
-            }
-        }
-        cx += 8;
-    }
+    draw_text(img, x, y, s, c, 2);
 }
 
 /// One panel: axes, 4 grid lines, the series (x = epoch) and its y limit written top-left.
