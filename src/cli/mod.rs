@@ -5,6 +5,8 @@ mod cameras;
 mod detect;
 mod info;
 mod record;
+#[cfg(feature = "store")]
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,9 @@ pub enum Command {
     Record(record::Args),
     /// Time preprocessing, forward pass and decode per frame, for one or more models.
     Bench(bench::Args),
+    /// Counts per minute, hour or day from the event store, as a table, CSV or PNG chart.
+    #[cfg(feature = "store")]
+    Report(report::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -52,5 +57,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cameras(args) => cameras::run(args),
         Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
+        #[cfg(feature = "store")]
+        Command::Report(args) => report::run(args),
     }
 }

@@ -2,6 +2,9 @@
 //! frame and the run's end; a sink that talks to a disk or a network does that work on its own
 //! thread and takes the report through a bounded queue, so the loop never waits on it.
 
+#[cfg(feature = "store")]
+pub mod store;
+
 use crate::count::{Event, TotalKey};
 use crate::ssd::Detection;
 use crate::synth::GtObject;
