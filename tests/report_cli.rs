@@ -53,11 +53,33 @@ fn make_db(dir: &Path) {
     let t0 = ms("2026-10-23T00:30:00Z");
     let mut events = Vec::new();
     for h in 0..24 * 5 {
-        let dir = if h % 4 == 0 { Direction::Out } else { Direction::In };
-        events.push(crossing("door", "person", dir, t0 + h * 3_600_000, h as u64));
+        let dir = if h % 4 == 0 {
+            Direction::Out
+        } else {
+            Direction::In
+        };
+        events.push(crossing(
+            "door",
+            "person",
+            dir,
+            t0 + h * 3_600_000,
+            h as u64,
+        ));
         if h % 24 == 12 {
-            events.push(zone(EventKind::Entry, "lobby", "person", t0 + h * 3_600_000, 0));
-            events.push(zone(EventKind::Exit, "lobby", "person", t0 + h * 3_600_000 + 1, 0));
+            events.push(zone(
+                EventKind::Entry,
+                "lobby",
+                "person",
+                t0 + h * 3_600_000,
+                0,
+            ));
+            events.push(zone(
+                EventKind::Exit,
+                "lobby",
+                "person",
+                t0 + h * 3_600_000 + 1,
+                0,
+            ));
         }
     }
     s.write_events(run, &events).unwrap();
@@ -68,7 +90,16 @@ fn table_by_day_over_the_25_hour_day() {
     let dir = tempfile::tempdir().unwrap();
     make_db(dir.path());
     let out = ok(&report(
-        &["--by", "day", "--tz", "Europe/Berlin", "--from", "2026-10-24", "--to", "2026-10-26"],
+        &[
+            "--by",
+            "day",
+            "--tz",
+            "Europe/Berlin",
+            "--from",
+            "2026-10-24",
+            "--to",
+            "2026-10-26",
+        ],
         dir.path(),
     ));
     let lines: Vec<&str> = out.lines().collect();
@@ -79,9 +110,21 @@ fn table_by_day_over_the_25_hour_day() {
         ["start", "hours", "door", "in", "door", "out", "lobby", "entries", "lobby", "exits"]
     );
     // 2026-10-25 is 25 hours long in Berlin: 25 crossings (every fourth one out).
-    assert_eq!(cells(lines[2]), ["2026-10-24", "24", "18", "6", "1", "1"], "{out}");
-    assert_eq!(cells(lines[3]), ["2026-10-25", "25", "19", "6", "1", "1"], "{out}");
-    assert_eq!(cells(lines[4]), ["2026-10-26", "24", "18", "6", "1", "1"], "{out}");
+    assert_eq!(
+        cells(lines[2]),
+        ["2026-10-24", "24", "18", "6", "1", "1"],
+        "{out}"
+    );
+    assert_eq!(
+        cells(lines[3]),
+        ["2026-10-25", "25", "19", "6", "1", "1"],
+        "{out}"
+    );
+    assert_eq!(
+        cells(lines[4]),
+        ["2026-10-26", "24", "18", "6", "1", "1"],
+        "{out}"
+    );
     assert_eq!(cells(lines[5]), ["total", "55", "18", "3", "3"], "{out}");
 }
 
@@ -91,8 +134,20 @@ fn csv_filters_and_png() {
     make_db(dir.path());
     let out = ok(&report(
         &[
-            "--by", "hour", "--tz", "UTC", "--from", "2026-10-25T00:00Z", "--to",
-            "2026-10-25T03:00Z", "--line", "door", "--class", "person", "--csv", "--plot",
+            "--by",
+            "hour",
+            "--tz",
+            "UTC",
+            "--from",
+            "2026-10-25T00:00Z",
+            "--to",
+            "2026-10-25T03:00Z",
+            "--line",
+            "door",
+            "--class",
+            "person",
+            "--csv",
+            "--plot",
             "c.png",
         ],
         dir.path(),
@@ -113,11 +168,23 @@ fn csv_filters_and_png() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    fails_with(&report(&["--db", "nope.db"], dir.path()), &["nope.db", "no such database"]);
-    assert!(!dir.path().join("nope.db").exists(), "a report created a database");
+    fails_with(
+        &report(&["--db", "nope.db"], dir.path()),
+        &["nope.db", "no such database"],
+    );
+    assert!(
+        !dir.path().join("nope.db").exists(),
+        "a report created a database"
+    );
     make_db(dir.path());
-    fails_with(&report(&["--tz", "Mars/Olympus"], dir.path()), &["--tz", "Mars/Olympus"]);
-    fails_with(&report(&["--from", "2026-02-30"], dir.path()), &["--from", "2026-02-30"]);
+    fails_with(
+        &report(&["--tz", "Mars/Olympus"], dir.path()),
+        &["--tz", "Mars/Olympus"],
+    );
+    fails_with(
+        &report(&["--from", "2026-02-30"], dir.path()),
+        &["--from", "2026-02-30"],
+    );
     fails_with(&report(&["--by", "week"], dir.path()), &["--by", "week"]);
     fails_with(
         &report(&["--from", "2026-10-26", "--to", "2026-10-24"], dir.path()),
@@ -152,7 +219,11 @@ fn reads_while_a_writer_commits() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                feed(&mut sink, n, &[crossing("door", "person", Direction::In, t, n)]);
+                feed(
+                    &mut sink,
+                    n,
+                    &[crossing("door", "person", Direction::In, t, n)],
+                );
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
             sink.finish().unwrap();
@@ -162,7 +233,10 @@ fn reads_while_a_writer_commits() {
     let mut last = 0u64;
     let mut seen = Vec::new();
     for _ in 0..8 {
-        let out = ok(&report(&["--db", "live.db", "--csv", "--tz", "UTC"], dir.path()));
+        let out = ok(&report(
+            &["--db", "live.db", "--csv", "--tz", "UTC"],
+            dir.path(),
+        ));
         let count: u64 = out
             .lines()
             .skip(1)

@@ -34,7 +34,11 @@ fn crash_child() {
     let mut committed = 0;
     loop {
         seq += 1;
-        let dir = if seq % 3 == 0 { Direction::Out } else { Direction::In };
+        let dir = if seq % 3 == 0 {
+            Direction::Out
+        } else {
+            Direction::In
+        };
         // 7 s of wall time per event: the run spans many hourly totals.
         let e = crossing("door", "person", dir, t0 + seq as i64 * 7000, seq);
         feed(&mut sink, seq, &[e]);
@@ -92,7 +96,10 @@ fn kill9_at_random_moments() {
                     let Ok(line) = line else { break };
                     let mut s = seen.lock().unwrap();
                     let mut parts = line.split_whitespace();
-                    match (parts.next(), parts.next().and_then(|n| n.parse::<u64>().ok())) {
+                    match (
+                        parts.next(),
+                        parts.next().and_then(|n| n.parse::<u64>().ok()),
+                    ) {
                         (Some("start"), Some(n)) => s.start = Some(n),
                         (Some("sent"), Some(n)) => s.sent = n,
                         (Some("committed"), Some(n)) => {
@@ -132,7 +139,11 @@ fn kill9_at_random_moments() {
         let totals: u64 = store.totals().unwrap().iter().map(|(_, n)| n).sum();
         assert_eq!(totals, stored);
         assert_eq!(sum(store.connection(), "hourly"), stored);
-        assert_eq!(seen.start, Some(expected_start), "did not continue from the totals");
+        assert_eq!(
+            seen.start,
+            Some(expected_start),
+            "did not continue from the totals"
+        );
         assert!(
             stored >= seen.committed,
             "round {round}: {stored} stored, the child saw {} committed",

@@ -22,7 +22,9 @@ fn assert_refused(path: &Path, expect: &str) {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains(expect), "{msg}");
-    let err = Store::open_read_only(path).err().expect("read-only open refused too");
+    let err = Store::open_read_only(path)
+        .err()
+        .expect("read-only open refused too");
     assert!(err.to_string().contains(expect), "{err}");
     assert_eq!(std::fs::read(path).unwrap(), before, "file changed");
 }
@@ -47,8 +49,12 @@ fn new_database_is_ours_in_wal_mode_and_reopens_with_its_totals() {
     }
     let s = open(&path).unwrap();
     let conn = s.connection();
-    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(app, 0x5353_4445);
     assert_eq!(mode, "wal");
     let totals: Vec<(String, u64)> = s
@@ -59,7 +65,10 @@ fn new_database_is_ours_in_wal_mode_and_reopens_with_its_totals() {
         .collect();
     assert_eq!(
         totals,
-        [("door Some(In)".to_string(), 2), ("door Some(Out)".to_string(), 1)]
+        [
+            ("door Some(In)".to_string(), 2),
+            ("door Some(Out)".to_string(), 1)
+        ]
     );
     s.integrity_check().unwrap();
 }
@@ -87,8 +96,10 @@ fn another_applications_database_is_refused() {
     let path = dir.path().join("other.db");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY); INSERT INTO photos VALUES (1);")
-            .unwrap();
+        c.execute_batch(
+            "CREATE TABLE photos (id INTEGER PRIMARY KEY); INSERT INTO photos VALUES (1);",
+        )
+        .unwrap();
     }
     assert_refused(&path, "not an ssd-edge one");
 }
@@ -156,5 +167,8 @@ fn bad_config_values_name_the_key() {
         .to_string();
     assert!(err.contains("unknown field `commit_interval`"), "{err}");
     let cfg: StoreConfig = toml::from_str("path = \"/var/lib/ssd-edge/counts.db\"").unwrap();
-    assert_eq!(cfg.commit_interval_s, StoreConfig::default().commit_interval_s);
+    assert_eq!(
+        cfg.commit_interval_s,
+        StoreConfig::default().commit_interval_s
+    );
 }

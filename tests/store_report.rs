@@ -99,8 +99,14 @@ fn fall_back_day_has_25_hours_and_two_2_oclocks() {
     let csv = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "start,end,door in,lobby entries");
-    assert_eq!(lines[3], "2026-10-25T02:00:00+02:00,2026-10-25T02:00:00+01:00,1,1");
-    assert_eq!(lines[4], "2026-10-25T02:00:00+01:00,2026-10-25T03:00:00+01:00,1,0");
+    assert_eq!(
+        lines[3],
+        "2026-10-25T02:00:00+02:00,2026-10-25T02:00:00+01:00,1,1"
+    );
+    assert_eq!(
+        lines[4],
+        "2026-10-25T02:00:00+01:00,2026-10-25T03:00:00+01:00,1,0"
+    );
 }
 
 #[test]
@@ -155,7 +161,12 @@ fn minute_buckets_and_filters() {
     ssd_edge::store::write_table(&mut table, &r).unwrap();
     let table = String::from_utf8(table).unwrap();
     assert!(table.contains("door in  door out"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("total") && l.ends_with("2         1")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("total") && l.ends_with("2         1")),
+        "{table}"
+    );
 
     let png = dir.path().join("c.png");
     ssd_edge::store::render_png(&r, &png).unwrap();

@@ -38,7 +38,9 @@ impl StoreSink {
     }
 
     fn writer(&self) -> Result<&Writer, SinkError> {
-        self.writer.as_ref().ok_or_else(|| failed("used after finish".into()))
+        self.writer
+            .as_ref()
+            .ok_or_else(|| failed("used after finish".into()))
     }
 
     /// Moves what waits in `overflow` and `tally` into the queue while it has room.
@@ -78,7 +80,11 @@ impl StoreSink {
 
     fn hand(&mut self, e: &Event) -> Result<(), SinkError> {
         if self.overflow.is_empty() && self.tally.is_empty() {
-            match self.writer()?.sender().try_send(WriterMsg::Event(e.clone())) {
+            match self
+                .writer()?
+                .sender()
+                .try_send(WriterMsg::Event(e.clone()))
+            {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(_)) => {}
                 Err(TrySendError::Disconnected(_)) => {
@@ -99,7 +105,11 @@ impl StoreSink {
         }
         let key = e.total_key();
         let hour = crate::store::hour_of_ms(e.time.wall_ms);
-        match self.tally.iter_mut().find(|(k, h, _)| *h == hour && *k == key) {
+        match self
+            .tally
+            .iter_mut()
+            .find(|(k, h, _)| *h == hour && *k == key)
+        {
             Some((_, _, n)) => *n += 1,
             None => self.tally.push((key, hour, 1)),
         }

@@ -15,7 +15,9 @@ const CHAR_H: i64 = 5 * TEXT as i64;
 /// Renders `report` as a chart image.
 pub fn render_chart(report: &Report) -> Result<RgbImage, StoreError> {
     if report.rows.is_empty() || report.columns.is_empty() {
-        return Err(StoreError::Query("nothing to plot: no data in range".into()));
+        return Err(StoreError::Query(
+            "nothing to plot: no data in range".into(),
+        ));
     }
     let n_rows = report.rows.len() as u32;
     let n_cols = report.columns.len() as u32;
@@ -43,7 +45,14 @@ pub fn render_chart(report: &Report) -> Result<RgbImage, StoreError> {
     let mut x = left;
     for (i, c) in report.columns.iter().enumerate() {
         let name = c.name();
-        fill_rect(&mut img, x, 14 + CHAR_H, x + CHAR_H, 14 + 2 * CHAR_H, class_color(i));
+        fill_rect(
+            &mut img,
+            x,
+            14 + CHAR_H,
+            x + CHAR_H,
+            14 + 2 * CHAR_H,
+            class_color(i),
+        );
         draw_text(&mut img, x + CHAR_H + 6, 14 + CHAR_H, &name, INK, TEXT);
         x += CHAR_H + 6 + text_width(&name, TEXT) as i64 + 20;
     }
@@ -69,11 +78,25 @@ pub fn render_chart(report: &Report) -> Result<RgbImage, StoreError> {
             }
             let x0 = (gx + c as f64 * bar_w) as i64;
             let x1 = ((gx + (c + 1) as f64 * bar_w) as i64 - 1).max(x0);
-            fill_rect(&mut img, x0, y_of(count), x1, top + plot_h - 1, class_color(c));
+            fill_rect(
+                &mut img,
+                x0,
+                y_of(count),
+                x1,
+                top + plot_h - 1,
+                class_color(c),
+            );
         }
     }
     fill_rect(&mut img, left, top, left, top + plot_h, INK);
-    fill_rect(&mut img, left, top + plot_h, left + plot_w, top + plot_h, INK);
+    fill_rect(
+        &mut img,
+        left,
+        top + plot_h,
+        left + plot_w,
+        top + plot_h,
+        INK,
+    );
 
     // As many bucket labels as fit without overlapping.
     let fmt = match report.by {
@@ -86,7 +109,14 @@ pub fn render_chart(report: &Report) -> Result<RgbImage, StoreError> {
     for (r, row) in report.rows.iter().enumerate().step_by(every) {
         let x = left as f64 + r as f64 * group_w;
         let text = row.start.strftime(fmt).to_string();
-        fill_rect(&mut img, x as i64, top + plot_h, x as i64, top + plot_h + 4, INK);
+        fill_rect(
+            &mut img,
+            x as i64,
+            top + plot_h,
+            x as i64,
+            top + plot_h + 4,
+            INK,
+        );
         draw_text(&mut img, x as i64, top + plot_h + 8, &text, INK, TEXT);
     }
     Ok(img)

@@ -31,6 +31,12 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error(
+        "{}: cannot open for writing ({detail}): is the file system read-only or full, or the \
+         directory not writable?",
+        path.display()
+    )]
+    CannotOpen { path: PathBuf, detail: String },
     #[error("{}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
@@ -74,8 +80,15 @@ impl StoreError {
         match self {
             StoreError::Sqlite { source, .. } => matches!(
                 source.sqlite_error_code(),
-                Some(DiskFull | ReadOnly | SystemIoFailure | DatabaseBusy | DatabaseLocked
-                    | CannotOpen | OutOfMemory)
+                Some(
+                    DiskFull
+                        | ReadOnly
+                        | SystemIoFailure
+                        | DatabaseBusy
+                        | DatabaseLocked
+                        | CannotOpen
+                        | OutOfMemory
+                )
             ),
             StoreError::Io { .. } => true,
             _ => false,

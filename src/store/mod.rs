@@ -62,7 +62,17 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| StoreError::sqlite(&path, e))?;
-        schema::prepare_for_writing(&conn, &path)?;
+        schema::prepare_for_writing(&conn, &path).map_err(|e| match e {
+            StoreError::Sqlite { path, source }
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>
+            {
+                StoreError::CannotOpen {
+                    path,
+                    detail: source.to_string(),
+                }
+            }
+            e => e,
+        })?;
         Ok(Store {
             conn,
             path,
@@ -82,12 +92,27 @@ impl Store {
             }
             Err(e) => return Err(StoreError::Io { path, source: e }),
         }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| StoreError::sqlite(&path, e))?;
-        schema::check_existing(&conn, &path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| StoreError::sqlite(&path, e))?;
+        let conn = match schema::check_existing(&conn, &path) {
+            Ok(()) => conn,
+            // A WAL database on a read-only file system (a card mounted read-only to read
+            // it elsewhere) cannot get its shared-memory file; nothing can be writing it
+            // there, so it is safe to read as immutable.
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>
+            {
+                let conn = Connection::open_with_flags(
+                    immutable_uri(&path),
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .map_err(|e| StoreError::sqlite(&path, e))?;
+                schema::check_existing(&conn, &path)?;
+                conn
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Store {
             conn,
             path,
@@ -178,6 +203,20 @@ impl Store {
             detail: format!("unexpected value {value:?} in {column}"),
         }
     }
+}
+
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    uri
 }
 
 pub(crate) fn now_wall_ms() -> i64 {

@@ -10,7 +10,11 @@ pub fn write_table(w: &mut dyn Write, report: &Report) -> io::Result<()> {
         "counts by {} in {}{}",
         report.by.as_str(),
         report.tz_name,
-        if report.rows.is_empty() { ": no data in range" } else { "" }
+        if report.rows.is_empty() {
+            ": no data in range"
+        } else {
+            ""
+        }
     )?;
     if report.rows.is_empty() {
         return Ok(());
@@ -37,7 +41,13 @@ pub fn write_table(w: &mut dyn Write, report: &Report) -> io::Result<()> {
     total.extend(report.totals.iter().map(u64::to_string));
     lines.push(total);
     let widths: Vec<usize> = (0..lines[0].len())
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for line in &lines {
         let mut out = String::new();

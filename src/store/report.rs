@@ -141,7 +141,12 @@ pub fn parse_date_bound(s: &str, tz: &TimeZone, upper: bool) -> Result<Timestamp
     if let Ok(ts) = s.parse::<Timestamp>() {
         return Ok(ts);
     }
-    if let Ok(date) = s.parse::<jiff::civil::Date>() {
+    // jiff reads a date out of a date-time string too: only a bare date is a day.
+    let bare_date = !s.contains(['T', 't', ' ']);
+    if let Some(date) = bare_date
+        .then(|| s.parse::<jiff::civil::Date>().ok())
+        .flatten()
+    {
         let date = if upper {
             date.tomorrow().map_err(bad)?
         } else {
@@ -294,7 +299,10 @@ impl Store {
             (None, None) => start_ms + 1,
         };
         let bounds = boundaries(start_ms, end_ms, q.by, &q.tz)?;
-        let starts: Vec<i64> = bounds.iter().map(|z| z.timestamp().as_millisecond()).collect();
+        let starts: Vec<i64> = bounds
+            .iter()
+            .map(|z| z.timestamp().as_millisecond())
+            .collect();
         let index: BTreeMap<&Column, usize> = report
             .columns
             .iter()

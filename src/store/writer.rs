@@ -217,10 +217,9 @@ impl WriterLoop {
     }
 
     fn publish_pending(&self) {
-        self.shared.pending.store(
-            self.pending.len() as u64 + self.tallied,
-            Ordering::Release,
-        );
+        self.shared
+            .pending
+            .store(self.pending.len() as u64 + self.tallied, Ordering::Release);
     }
 
     /// One commit attempt; true when everything pending is now in the database.

@@ -71,9 +71,11 @@ pub fn ms(rfc3339: &str) -> i64 {
 
 /// Sum of the `count` column of a table.
 pub fn sum(conn: &rusqlite::Connection, table: &str) -> u64 {
-    conn.query_row(&format!("SELECT coalesce(sum(count), 0) FROM {table}"), [], |r| {
-        r.get::<_, i64>(0)
-    })
+    conn.query_row(
+        &format!("SELECT coalesce(sum(count), 0) FROM {table}"),
+        [],
+        |r| r.get::<_, i64>(0),
+    )
     .expect("sum") as u64
 }
 
