@@ -34,7 +34,7 @@ fn crash_child() {
     let mut committed = 0;
     loop {
         seq += 1;
-        let dir = if seq % 3 == 0 {
+        let dir = if seq.is_multiple_of(3) {
             Direction::Out
         } else {
             Direction::In

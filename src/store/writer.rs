@@ -61,13 +61,15 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the thread; the queue holds `store.config().queue_capacity` messages.
-    pub fn spawn(store: Store, run: RunInfo) -> Result<Writer, StoreError> {
+    pub fn spawn(mut store: Store, run: RunInfo) -> Result<Writer, StoreError> {
+        // The run row now if the disk allows it, else with the first commit that succeeds.
+        let run_id = store.begin_run(&run).ok();
         let (tx, rx) = sync_channel(store.config().queue_capacity);
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || WriterLoop::new(store, run, rx, thread_shared).run())
+            .spawn(move || WriterLoop::new(store, run, run_id, rx, thread_shared).run())
             .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx,
@@ -128,13 +130,19 @@ struct WriterLoop {
 }
 
 impl WriterLoop {
-    fn new(store: Store, run: RunInfo, rx: Receiver<WriterMsg>, shared: Arc<Shared>) -> Self {
+    fn new(
+        store: Store,
+        run: RunInfo,
+        run_id: Option<i64>,
+        rx: Receiver<WriterMsg>,
+        shared: Arc<Shared>,
+    ) -> Self {
         let max_pending = store.config().max_pending_events;
         WriterLoop {
             pending: Vec::with_capacity(max_pending.min(store.config().queue_capacity)),
             store,
             run,
-            run_id: None,
+            run_id,
             rx,
             shared,
             tallies: Tallies::new(),
