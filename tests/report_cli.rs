@@ -7,6 +7,7 @@ mod store_support;
 
 use ssd_edge::count::{Direction, EventKind};
 use ssd_edge::sink::store::StoreSink;
+use ssd_edge::sink::Sink;
 use ssd_edge::store::{RunInfo, Store};
 use std::path::Path;
 use std::process::{Command, Output};
