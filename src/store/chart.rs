@@ -40,7 +40,12 @@ pub fn render_chart(report: &Report) -> Result<RgbImage, StoreError> {
     let height = (top + plot_h + bottom) as u32;
     let mut img = RgbImage::from_pixel(width, height, BG);
 
-    let title = format!("COUNTS BY {} ({})", report.by.as_str(), report.tz_name);
+    // The bitmap font has letters, digits and a few signs: no slash or parentheses.
+    let title = format!(
+        "COUNTS BY {} - {}",
+        report.by.as_str(),
+        report.tz_name.replace('/', " ")
+    );
     draw_text(&mut img, left, 8, &title, INK, TEXT);
     let mut x = left;
     for (i, c) in report.columns.iter().enumerate() {
@@ -109,6 +114,9 @@ pub fn render_chart(report: &Report) -> Result<RgbImage, StoreError> {
     for (r, row) in report.rows.iter().enumerate().step_by(every) {
         let x = left as f64 + r as f64 * group_w;
         let text = row.start.strftime(fmt).to_string();
+        if x as i64 + text_width(&text, TEXT) as i64 >= width as i64 {
+            break;
+        }
         fill_rect(
             &mut img,
             x as i64,
