@@ -48,11 +48,19 @@ $(VENV_STAMP):
 build: deps-apt
 	cargo build --bin ssd-edge
 
-# The shipped int8 model over the built-in synthetic camera: prints a JSON line per frame and a
-# summary with precision/recall against the scene's ground truth.
-RUN_ARGS ?= --source synth:7 --frames 60
+# The main job, as a board runs it: the shipped model on the built-in synthetic street with a
+# counting line and a zone (deploy/synth.toml), events and totals into a fresh SQLite database
+# under $(RUN_DIR), then the run's counts next to the sequence's true crossings and the
+# `ssd-edge report` of the database. Per-frame JSON lines go to $(RUN_DIR)/frames.jsonl.
+RUN_DIR  ?= $(CACHE)/run
+RUN_ARGS ?=
+EDGE     := $(CARGO_TARGET_DIR)/debug/ssd-edge
 run: deps-apt
-	cargo run --bin ssd-edge -- run $(RUN_ARGS)
+	cargo build --bin ssd-edge
+	mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/counts.db $(RUN_DIR)/counts.db-wal $(RUN_DIR)/counts.db-shm
+	$(EDGE) run --config deploy/synth.toml --db $(RUN_DIR)/counts.db $(RUN_ARGS) > $(RUN_DIR)/frames.jsonl
+	@tail -n 1 $(RUN_DIR)/frames.jsonl | python3 deploy/counts_vs_truth.py
+	$(EDGE) report --db $(RUN_DIR)/counts.db --by minute
 
 # ---- The shipped models (models/README.md is the model card) --------------------------------
 # Reproducible from seeds on CPU (`model-float` about 60 minutes on a 2-core machine, with

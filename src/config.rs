@@ -144,6 +144,10 @@ impl EdgeConfig {
         if self.source.frames == Some(0) {
             return Err(("source.frames".into(), "must be at least 1".into()));
         }
+        #[cfg(feature = "store")]
+        if let Some(s) = &self.store {
+            s.validate().map_err(|e| ("store".to_string(), e.to_string()))?;
+        }
         self.tracker
             .validate()
             .map_err(|e| (format!("tracker.{}", e.key), e.problem))?;

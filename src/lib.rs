@@ -19,5 +19,7 @@ pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod ssd;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod synth;
 pub mod track;

@@ -188,7 +188,7 @@ fn synthetic_runs_are_scored_against_the_ground_truth() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (frames, summary) = parse_run(&o);
     assert_eq!(frames.len(), 6);
-    let gt = &summary["ground_truth"];
+    let gt = &summary["ground_truth"]["detections"];
     // The tiny colour model's labels (red, green) are not synthetic classes: every detection
     // it makes is a false positive and every object is missed.
     assert_eq!(gt["true_positives"], 0, "{summary}");

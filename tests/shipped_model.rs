@@ -31,7 +31,7 @@ fn run_synth(model: &str) -> (f64, f64, u64) {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find_map(|v| v.get("summary").cloned())
         .unwrap_or_else(|| panic!("no summary line:\n{out}\n{err}"));
-    let gt = &summary["ground_truth"];
+    let gt = &summary["ground_truth"]["detections"];
     assert_eq!(summary["frames"], 60, "{summary}");
     (
         gt["precision"].as_f64().unwrap(),

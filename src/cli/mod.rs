@@ -6,6 +6,8 @@ mod detect;
 mod info;
 pub mod output;
 mod record;
+#[cfg(feature = "store")]
+mod report;
 mod run;
 mod track;
 
@@ -46,6 +48,9 @@ pub enum Command {
     Bench(bench::Args),
     /// Track detections read as JSON lines (what `run` prints) and print tracks per frame.
     Track(track::Args),
+    /// Counts per minute, hour or day from the event store, as a table, CSV or PNG chart.
+    #[cfg(feature = "store")]
+    Report(report::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -57,5 +62,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Track(args) => track::run(args),
+        #[cfg(feature = "store")]
+        Command::Report(args) => report::run(args),
     }
 }

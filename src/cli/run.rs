@@ -9,6 +9,8 @@ use ssd_edge::frame::PixelFormat;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
 use ssd_edge::sink::{GroundTruthSink, JsonLines};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
+use ssd_edge::sink::store::StoreSink;
+use ssd_edge::store::{RunInfo, Store, StoreConfig};
 use ssd_edge::track::Tracker;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -52,6 +54,10 @@ pub struct Args {
     /// Track objects (on by itself when the config has lines or zones).
     #[arg(long)]
     pub track: bool,
+    /// Event database (SQLite): overrides `[store] path`; with lines or zones, counts are
+    /// kept here and continue from it after a restart.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
     /// Longest wait for one frame, in seconds [default: 2].
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
@@ -96,6 +102,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let model = args.model.as_deref().or(cfg.model.path.as_deref());
     let sidecar = args.sidecar.as_deref().or(cfg.model.sidecar.as_deref());
     let detector = super::detect::load_detector(model, sidecar)?;
+    let model_name = detector.origin().to_string();
     // One rule for `detect` and `run`: the flag, else the config, else the model's own value
     // (each validated where it is read).
     let threshold = args
@@ -116,6 +123,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(c)
     };
     let tracking = args.track || counter.is_some();
+    let mut counter = counter;
+    let store = match (&counter, store_config(&cfg, &args)) {
+        (Some(_), Some(scfg)) => {
+            let store = Store::open(&scfg.path, &scfg)?;
+            let earlier = store.totals()?;
+            if let Some(c) = counter.as_mut() {
+                c.seed_totals(earlier.iter().map(|(k, n)| (k, *n)));
+            }
+            log::info!("counting into {}", scfg.path.display());
+            Some(store)
+        }
+        (Some(_), None) => {
+            log::warn!("counts are not kept on disk: add a [store] table or --db");
+            None
+        }
+        (None, _) => None,
+    };
 
     let source = source::open(&spec, &opts)?;
     log::info!("source: {}", source.describe());
@@ -147,6 +171,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(c) = counter {
         pipeline = pipeline.with_counter(c);
+    }
+    if let Some(store) = store {
+        let info = RunInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model: model_name.clone(),
+        };
+        pipeline = pipeline.with_sink(Box::new(StoreSink::start(store, info)?));
     }
     if matches!(spec, SourceSpec::Synth(_)) {
         let gt = GroundTruthSink::new(pipeline.labels(), 0.5);
@@ -187,6 +218,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[store]` with `--db` over its path; None when neither is given.
+fn store_config(cfg: &EdgeConfig, args: &Args) -> Option<StoreConfig> {
+    let mut s = match (&cfg.store, &args.db) {
+        (None, None) => return None,
+        (Some(s), _) => s.clone(),
+        (None, Some(_)) => StoreConfig::default(),
+    };
+    if let Some(db) = &args.db {
+        s.path = db.clone();
+    }
+    Some(s)
 }
 
 fn config_error(args: &Args, key: &str, message: impl std::fmt::Display) -> anyhow::Error {

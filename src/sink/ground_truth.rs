@@ -3,7 +3,7 @@
 //! shows the counted totals next to the true ones.
 
 use super::{FrameReport, Sink, SinkError};
-use crate::ssd::{iou, Detection};
+use crate::ssd::{match_detections, Detection, GtBox, VocRule};
 use crate::synth::{Direction as SynthDirection, GtObject, CLASS_NAMES, NUM_CLASSES};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ pub struct GroundTruthSink {
     score: GtScore,
     /// Model class id -> synthetic class id, by label name.
     class_map: Vec<Option<usize>>,
-    used: Vec<bool>,
+    buffers: (Vec<GtBox>, Vec<bool>),
     /// True crossings of the sequence's line: [class][left_to_right, right_to_left].
     crossings: [[u64; 2]; NUM_CLASSES],
     line_x: Option<f32>,
@@ -41,7 +41,7 @@ impl GroundTruthSink {
                 .iter()
                 .map(|l| CLASS_NAMES.iter().position(|c| c == l))
                 .collect(),
-            used: Vec::with_capacity(256),
+            buffers: (Vec::with_capacity(256), Vec::with_capacity(256)),
             crossings: [[0; 2]; NUM_CLASSES],
             line_x: None,
             frames: 0,
@@ -70,7 +70,7 @@ impl Sink for GroundTruthSink {
             gt.objects,
             (r.width, r.height),
             &self.class_map,
-            &mut self.used,
+            &mut self.buffers,
             &mut self.score,
         );
         for c in gt.crossings {
@@ -106,47 +106,37 @@ impl Sink for GroundTruthSink {
     }
 }
 
-/// Greedy matching, best detection first, as the VOC protocol does per image.
+/// The VOC protocol's per-image matching (the one `ssd-train eval` uses), accumulated.
 fn score_frame(
     dets: &[Detection],
     gt: &[GtObject],
     (width, height): (u32, u32),
     class_map: &[Option<usize>],
-    used: &mut Vec<bool>,
+    buffers: &mut (Vec<GtBox>, Vec<bool>),
     score: &mut GtScore,
 ) {
-    used.clear();
-    used.resize(gt.len(), false);
+    let (gts, taken) = buffers;
+    gts.clear();
+    gts.extend(gt.iter().map(GtBox::from));
     let (w, h) = (width as f32, height as f32);
-    for det in dets {
-        let class = class_map.get(det.class_id as usize).copied().flatten();
-        let b = det.bbox;
-        let px = [b[0] * w, b[1] * h, b[2] * w, b[3] * h];
-        let mut best = (score.iou, None);
-        for (i, g) in gt.iter().enumerate() {
-            if Some(g.class_id) != class || used[i] {
-                continue;
-            }
-            let o = iou(&px, &g.bbox);
-            if o >= best.0 {
-                best = (o, Some(i));
-            }
-        }
-        match best.1 {
-            Some(i) => {
-                used[i] = true;
-                if !gt[i].difficult {
-                    score.true_positives += 1;
-                }
-            }
-            None => score.false_positives += 1,
-        }
-    }
-    score.false_negatives += gt
-        .iter()
-        .zip(used.iter())
-        .filter(|(g, u)| !g.difficult && !**u)
-        .count() as u64;
+    let rule = VocRule {
+        iou_threshold: score.iou,
+        ..VocRule::default()
+    };
+    let dets = dets.iter().map(|d| {
+        let b = d.bbox;
+        // a model class with no synthetic counterpart matches nothing: a false positive
+        let class = class_map
+            .get(d.class_id as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(usize::MAX);
+        (class, d.score, [b[0] * w, b[1] * h, b[2] * w, b[3] * h])
+    });
+    let c = match_detections(dets, gts, &rule, taken);
+    score.true_positives += c.true_positives;
+    score.false_positives += c.false_positives;
+    score.false_negatives += c.false_negatives;
     let (tp, fp, fneg) = (
         score.true_positives as f64,
         score.false_positives as f64,

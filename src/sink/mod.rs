@@ -6,6 +6,8 @@
 pub mod ground_truth;
 pub mod json;
 pub mod jsonl;
+#[cfg(feature = "store")]
+pub mod store;
 
 use crate::count::{Counter, Event};
 use crate::source::GroundTruth;

@@ -1,11 +1,13 @@
 use super::CornerBox;
 
 /// Jaccard overlap of two corner boxes (no +1 pixel convention). Degenerate pairs with no
-/// union give 0 rather than NaN, so a bad box cannot poison a max over overlaps.
+/// union give 0 rather than NaN, so a bad box cannot poison a max over overlaps; an inverted
+/// box (a tracker's prediction gone wrong) has no area rather than a negative one.
 pub fn iou(a: &CornerBox, b: &CornerBox) -> f32 {
     let inter = intersection(a, b);
-    let union = area(a) + area(b) - inter;
-    if union > 0.0 {
+    let clamped = |r: &CornerBox| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let union = clamped(a) + clamped(b) - inter;
+    if union > 0.0 && union.is_finite() {
         inter / union
     } else {
         0.0

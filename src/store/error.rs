@@ -1,0 +1,97 @@
+use std::path::{Path, PathBuf};
+
+/// Every error names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: no such database (reports never create one; check --db)", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}: not a regular file", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("{}: not an SQLite database (left untouched)", path.display())]
+    NotSqlite { path: PathBuf },
+    #[error(
+        "{}: an SQLite database, but not an ssd-edge one ({detail}); left untouched: \
+         choose another [store] path",
+        path.display()
+    )]
+    Foreign { path: PathBuf, detail: String },
+    #[error(
+        "{}: database is corrupt ({detail}); left untouched: move it aside to start a new one, \
+         or recover it with `sqlite3 FILE .recover`",
+        path.display()
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "{}: schema version {found} is newer than this ssd-edge understands ({supported}); \
+         use a newer ssd-edge",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{}: cannot open for writing ({detail}): is the file system read-only or full, or the \
+         directory not writable?",
+        path.display()
+    )]
+    CannotOpen { path: PathBuf, detail: String },
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("[store] {key}: {message}")]
+    Config { key: &'static str, message: String },
+    #[error("report: {0}")]
+    Query(String),
+    #[error("store writer: {0}")]
+    Writer(String),
+}
+
+impl StoreError {
+    /// Maps SQLite's "not a database" and "corrupt" codes to their own variants, so the
+    /// message says what is wrong with the file rather than which call failed.
+    pub(crate) fn sqlite(path: &Path, e: rusqlite::Error) -> StoreError {
+        use rusqlite::ErrorCode;
+        let path = path.to_path_buf();
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotSqlite { path },
+            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                path,
+                detail: e.to_string(),
+            },
+            _ => StoreError::Sqlite { path, source: e },
+        }
+    }
+
+    /// Disk full, read-only file system, I/O error, locked: conditions the writer waits out
+    /// (keeping events in memory) rather than ending the run.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    DiskFull
+                        | ReadOnly
+                        | SystemIoFailure
+                        | DatabaseBusy
+                        | DatabaseLocked
+                        | CannotOpen
+                        | OutOfMemory
+                )
+            ),
+            StoreError::Io { .. } => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The writer thread: takes events from a bounded queue, commits them every commit interval,
+//! prunes old events hourly. When a commit fails (disk full, read-only file system, I/O
+//! error) it keeps everything in memory, says so loudly once, and retries at every interval
+//! until the database takes it; nothing counted is lost while the process lives.
+
+use super::write::Tallies;
+use super::{hour_of, RunInfo, Store, StoreError};
+use crate::count::{Event, TotalKey};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What goes through the queue.
+pub enum WriterMsg {
+    Event(Event),
+    /// `count` events of `key` in the UTC hour `hour_ms` whose details were dropped.
+    Tally {
+        key: TotalKey,
+        hour_ms: i64,
+        count: u64,
+    },
+    /// Commit what is pending and stop.
+    Finish,
+}
+
+/// The writer's progress, readable at any time without waiting on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// Events in the database from this run (with or without their details).
+    pub committed: u64,
+    /// Events received and not yet committed.
+    pub pending: u64,
+    /// Events whose details were dropped (memory bound), counted in totals all the same.
+    pub dropped_details: u64,
+    /// Successful commits.
+    pub commits: u64,
+    /// The last commit attempt failed; events are being kept in memory.
+    pub failing: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    committed: AtomicU64,
+    pending: AtomicU64,
+    dropped_details: AtomicU64,
+    commits: AtomicU64,
+    failing: AtomicBool,
+}
+
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// A running writer thread. Dropping it without [`Writer::finish`] stops the thread after
+/// its final commit, but reports nothing.
+pub struct Writer {
+    tx: SyncSender<WriterMsg>,
+    handle: Option<JoinHandle<Result<(), StoreError>>>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Starts the thread; the queue holds `store.config().queue_capacity` messages.
+    pub fn spawn(mut store: Store, run: RunInfo) -> Result<Writer, StoreError> {
+        // The run row now if the disk allows it, else with the first commit that succeeds.
+        let run_id = store.begin_run(&run).ok();
+        let (tx, rx) = sync_channel(store.config().queue_capacity);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || WriterLoop::new(store, run, run_id, rx, thread_shared).run())
+            .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer {
+            tx,
+            handle: Some(handle),
+            shared,
+        })
+    }
+
+    pub fn sender(&self) -> &SyncSender<WriterMsg> {
+        &self.tx
+    }
+
+    pub fn status(&self) -> StoreStatus {
+        let s = &self.shared;
+        StoreStatus {
+            committed: s.committed.load(Ordering::Acquire),
+            pending: s.pending.load(Ordering::Acquire),
+            dropped_details: s.dropped_details.load(Ordering::Acquire),
+            commits: s.commits.load(Ordering::Acquire),
+            failing: s.failing.load(Ordering::Acquire),
+        }
+    }
+
+    /// Commits what is pending (blocking) and joins the thread. Fails if the last commit
+    /// failed: the events it held are then lost with the process, and the error says how
+    /// many.
+    pub fn finish(mut self) -> Result<StoreStatus, StoreError> {
+        let _ = self.tx.send(WriterMsg::Finish);
+        let result = match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(StoreError::Writer("the writer thread panicked".into())),
+            None => Ok(()),
+        };
+        result.map(|()| self.status())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = self.tx.send(WriterMsg::Finish);
+            let _ = h.join();
+        }
+    }
+}
+
+struct WriterLoop {
+    store: Store,
+    run: RunInfo,
+    run_id: Option<i64>,
+    rx: Receiver<WriterMsg>,
+    shared: Arc<Shared>,
+    pending: Vec<Event>,
+    tallies: Tallies,
+    tallied: u64,
+    failing: Option<String>,
+    max_pending: usize,
+}
+
+impl WriterLoop {
+    fn new(
+        store: Store,
+        run: RunInfo,
+        run_id: Option<i64>,
+        rx: Receiver<WriterMsg>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let max_pending = store.config().max_pending_events;
+        WriterLoop {
+            pending: Vec::with_capacity(max_pending.min(store.config().queue_capacity)),
+            store,
+            run,
+            run_id,
+            rx,
+            shared,
+            tallies: Tallies::new(),
+            tallied: 0,
+            failing: None,
+            max_pending,
+        }
+    }
+
+    fn run(mut self) -> Result<(), StoreError> {
+        let interval = self.store.config().commit_interval();
+        let retention = self.store.config().retention_days;
+        let mut next_commit = Instant::now() + interval;
+        let mut next_prune = Instant::now();
+        loop {
+            let wait = next_commit.saturating_duration_since(Instant::now());
+            let finishing = match self.rx.recv_timeout(wait) {
+                Ok(WriterMsg::Event(e)) => {
+                    self.take(e);
+                    false
+                }
+                Ok(WriterMsg::Tally {
+                    key,
+                    hour_ms,
+                    count,
+                }) => {
+                    self.tally(key, hour_ms, count);
+                    self.shared
+                        .dropped_details
+                        .fetch_add(count, Ordering::AcqRel);
+                    false
+                }
+                Ok(WriterMsg::Finish) | Err(RecvTimeoutError::Disconnected) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+            };
+            self.publish_pending();
+            if !(finishing || Instant::now() >= next_commit) {
+                continue;
+            }
+            let committed = self.commit();
+            if committed && retention > 0 && Instant::now() >= next_prune {
+                match self.store.prune(retention) {
+                    Ok(stats) if stats.deleted > 0 => log::info!(
+                        "store: pruned {} events older than {retention} days from {}",
+                        stats.deleted,
+                        self.store.path().display()
+                    ),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("store: pruning failed (will retry): {e}"),
+                }
+                next_prune = Instant::now() + PRUNE_EVERY;
+            }
+            next_commit = Instant::now() + interval;
+            if finishing {
+                return match &self.failing {
+                    None => Ok(()),
+                    Some(e) => Err(StoreError::Writer(format!(
+                        "{} events could not be written to {} and are lost: {e}",
+                        self.pending.len() as u64 + self.tallied,
+                        self.store.path().display()
+                    ))),
+                };
+            }
+        }
+    }
+
+    fn take(&mut self, e: Event) {
+        if self.pending.len() < self.max_pending {
+            self.pending.push(e);
+        } else {
+            // Past the memory bound: keep the count, drop the details.
+            self.tally(e.total_key(), hour_of(e.time.wall_ms), 1);
+            self.shared.dropped_details.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn tally(&mut self, key: TotalKey, hour_ms: i64, count: u64) {
+        *self.tallies.entry((hour_ms, key)).or_default() += count;
+        self.tallied += count;
+    }
+
+    fn publish_pending(&self) {
+        self.shared
+            .pending
+            .store(self.pending.len() as u64 + self.tallied, Ordering::Release);
+    }
+
+    /// One commit attempt; true when everything pending is now in the database.
+    fn commit(&mut self) -> bool {
+        if self.pending.is_empty() && self.tallies.is_empty() && self.run_id.is_some() {
+            return self.failing.is_none();
+        }
+        let result = match self.run_id {
+            Some(id) => Ok(id),
+            None => self.store.begin_run(&self.run),
+        }
+        .and_then(|id| {
+            self.run_id = Some(id);
+            self.store.write_batch(id, &self.pending, &self.tallies)
+        });
+        match result {
+            Ok(()) => {
+                let n = self.pending.len() as u64 + self.tallied;
+                if self.failing.take().is_some() {
+                    log::warn!(
+                        "store: writing to {} again; {n} events kept in memory are now stored",
+                        self.store.path().display()
+                    );
+                }
+                self.pending.clear();
+                self.tallies.clear();
+                self.tallied = 0;
+                self.shared.committed.fetch_add(n, Ordering::AcqRel);
+                self.shared.commits.fetch_add(1, Ordering::AcqRel);
+                self.shared.failing.store(false, Ordering::Release);
+                self.publish_pending();
+                true
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if self.failing.as_deref() != Some(message.as_str()) {
+                    log::error!(
+                        "store: CANNOT WRITE {}: {message}. Counting goes on: up to {} events \
+                         are kept in memory (past that only their counts), retrying every {:?}",
+                        self.store.path().display(),
+                        self.max_pending,
+                        self.store.config().commit_interval()
+                    );
+                }
+                self.failing = Some(message);
+                self.shared.failing.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+}
