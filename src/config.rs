@@ -60,7 +60,10 @@ pub struct ModelSection {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{}: {source}", .path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {size} bytes is too big for a config file (limit {MAX_CONFIG_BYTES})", .path.display())]
     TooBig { path: PathBuf, size: u64 },
     #[error("{}: {message}", .path.display())]
@@ -137,7 +140,10 @@ impl EdgeConfig {
         ] {
             if let Some(s) = v {
                 if !(s.is_finite() && s > 0.0 && s < 1e6) {
-                    return Err((key.into(), format!("{s}: must be a positive number of seconds")));
+                    return Err((
+                        key.into(),
+                        format!("{s}: must be a positive number of seconds"),
+                    ));
                 }
             }
         }
@@ -146,7 +152,8 @@ impl EdgeConfig {
         }
         #[cfg(feature = "store")]
         if let Some(s) = &self.store {
-            s.validate().map_err(|e| ("store".to_string(), e.to_string()))?;
+            s.validate()
+                .map_err(|e| ("store".to_string(), e.to_string()))?;
         }
         self.tracker
             .validate()
@@ -195,14 +202,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_their_name_and_place() {
-        let e = EdgeConfig::parse("[[line]]\nname = \"x\"\na = [0, 0]\nb = [1, 1]\ndirection = 1\n")
-            .unwrap_err();
+        let e =
+            EdgeConfig::parse("[[line]]\nname = \"x\"\na = [0, 0]\nb = [1, 1]\ndirection = 1\n")
+                .unwrap_err();
         assert!(e.contains("unknown field `direction`"), "{e}");
         assert!(e.contains("line 5"), "{e}");
         let e = EdgeConfig::parse("[sorce]\nuri = \"synth\"\n").unwrap_err();
         assert!(e.contains("unknown field `sorce`"), "{e}");
-        let e = EdgeConfig::parse("[[line]]\nname = \"x\"\na = [0, 0]\nb = [1, 1]\nanchor = \"feet\"\n")
-            .unwrap_err();
+        let e = EdgeConfig::parse(
+            "[[line]]\nname = \"x\"\na = [0, 0]\nb = [1, 1]\nanchor = \"feet\"\n",
+        )
+        .unwrap_err();
         assert!(e.contains("feet"), "{e}");
     }
 }

@@ -3,7 +3,9 @@
 //! the line), through the real tracker and counter. The counts must equal the sequence's own
 //! crossing counts exactly, on sequences of at least 200 crossings.
 
-use ssd_edge::count::{Anchor, CountSpec, Counter, Direction, EventKind, EventTime, LineConfig, TotalKey, Units};
+use ssd_edge::count::{
+    Anchor, CountSpec, Counter, Direction, EventKind, EventTime, LineConfig, TotalKey, Units,
+};
 use ssd_edge::synth::{Rng, Sequence, SequenceConfig, CLASS_NAMES, NUM_CLASSES};
 use ssd_edge::track::{TrackInput, Tracker, TrackerConfig};
 
@@ -96,7 +98,10 @@ fn count(seed: u64, crossings: u32, spoil: Spoil) -> (PerClass<u32>, PerClass<u6
         if k.kind != EventKind::Crossing {
             continue;
         }
-        let class = CLASS_NAMES.iter().position(|c| *c == k.label.as_str()).unwrap();
+        let class = CLASS_NAMES
+            .iter()
+            .position(|c| *c == k.label.as_str())
+            .unwrap();
         let d = match k.direction {
             Some(Direction::In) => 0,
             _ => 1,
@@ -109,12 +114,22 @@ fn count(seed: u64, crossings: u32, spoil: Spoil) -> (PerClass<u32>, PerClass<u6
 fn assert_exact(truth: PerClass<u32>, counted: PerClass<u64>) {
     let t: Vec<u64> = truth.iter().flatten().map(|&v| v as u64).collect();
     let c: Vec<u64> = counted.iter().flatten().copied().collect();
-    assert_eq!(c, t, "counted vs true crossings, [class][in (left->right), out]");
+    assert_eq!(
+        c, t,
+        "counted vs true crossings, [class][in (left->right), out]"
+    );
 }
 
 #[test]
 fn exact_counts_on_clean_true_boxes() {
-    let (truth, counted) = count(11, 200, Spoil { jitter: 0.0, drop: 0.0 });
+    let (truth, counted) = count(
+        11,
+        200,
+        Spoil {
+            jitter: 0.0,
+            drop: 0.0,
+        },
+    );
     assert_exact(truth, counted);
 }
 
@@ -124,7 +139,14 @@ fn exact_counts_on_clean_true_boxes() {
 fn counts_with_jitter_and_dropouts_are_off_by_at_most_one_in_400() {
     let mut off = 0u64;
     for seed in [12, 13] {
-        let (truth, counted) = count(seed, 200, Spoil { jitter: 3.0, drop: 0.2 });
+        let (truth, counted) = count(
+            seed,
+            200,
+            Spoil {
+                jitter: 3.0,
+                drop: 0.2,
+            },
+        );
         for (t, c) in truth.iter().flatten().zip(counted.iter().flatten()) {
             off += (*t as u64).abs_diff(*c);
         }
@@ -178,4 +200,3 @@ fn a_box_flickering_on_the_line_counts_once() {
     };
     assert_eq!(counter.totals().iter().find(|(t, _)| *t == k).unwrap().1, 1);
 }
-

@@ -88,10 +88,16 @@ fn counts_reach_the_store_the_report_and_continue_after_a_restart() {
     let s = summary(&o);
     let counted = crossings(&s["totals"]);
     let truth = true_crossings(&s);
-    eprintln!("300 frames: counted {counted} crossings, true {truth}: {}", s["totals"]);
+    eprintln!(
+        "300 frames: counted {counted} crossings, true {truth}: {}",
+        s["totals"]
+    );
     assert!(truth >= 3, "the sequence crosses the line: {s}");
     // the shipped model misses some objects, but what it counts is real: never more than the truth
-    assert!(counted >= 1 && counted <= truth, "counted {counted} of {truth}");
+    assert!(
+        counted >= 1 && counted <= truth,
+        "counted {counted} of {truth}"
+    );
     // every event printed was committed
     let out = String::from_utf8_lossy(&o.stdout);
     let events: usize = out
@@ -100,7 +106,11 @@ fn counts_reach_the_store_the_report_and_continue_after_a_restart() {
         .filter_map(|v| v.get("events").and_then(|e| e.as_array()).map(|a| a.len()))
         .sum();
     assert!(events > 0);
-    assert_eq!(s["store"]["committed"].as_u64().unwrap(), events as u64, "{s}");
+    assert_eq!(
+        s["store"]["committed"].as_u64().unwrap(),
+        events as u64,
+        "{s}"
+    );
 
     // the report reads the same numbers back
     let db = dir.path().join("counts.db");
@@ -111,9 +121,18 @@ fn counts_reach_the_store_the_report_and_continue_after_a_restart() {
 
     // a second run starts from the stored totals
     let o2 = run(&["run", "--config", cfg, "--frames", "30"]);
-    assert!(o2.status.success(), "{}", String::from_utf8_lossy(&o2.stderr));
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
     let s2 = summary(&o2);
-    assert!(crossings(&s2["totals"]) >= counted, "{} then {}", s["totals"], s2["totals"]);
+    assert!(
+        crossings(&s2["totals"]) >= counted,
+        "{} then {}",
+        s["totals"],
+        s2["totals"]
+    );
 }
 
 #[test]
@@ -155,12 +174,20 @@ fn kill_9_mid_run_keeps_the_database_sound_and_totals_growing() {
                     .flat_map(|labels| labels.as_object().unwrap().values())
                     .map(|v| match v.as_u64() {
                         Some(n) => n,
-                        None => v.as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum(),
+                        None => v
+                            .as_object()
+                            .unwrap()
+                            .values()
+                            .map(|n| n.as_u64().unwrap())
+                            .sum(),
                     })
                     .sum()
             })
             .unwrap_or(0);
-        assert!(n >= seen_before, "round {round}: totals went back from {seen_before} to {n}");
+        assert!(
+            n >= seen_before,
+            "round {round}: totals went back from {seen_before} to {n}"
+        );
         seen_before = n;
     }
     assert!(seen_before > 0, "nothing was counted in three runs");
@@ -170,8 +197,14 @@ fn kill_9_mid_run_keeps_the_database_sound_and_totals_growing() {
 fn bad_configs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     for (extra, expect) in [
-        ("[[line]]\nname = \"z\"\na = [0.1, 0.1]\nb = [0.1, 0.1]\n", "zero-length line"),
-        ("[[line]]\nname = \"z\"\na = [0.1, 1.5]\nb = [0.1, 0.1]\n", "outside the frame"),
+        (
+            "[[line]]\nname = \"z\"\na = [0.1, 0.1]\nb = [0.1, 0.1]\n",
+            "zero-length line",
+        ),
+        (
+            "[[line]]\nname = \"z\"\na = [0.1, 1.5]\nb = [0.1, 0.1]\n",
+            "outside the frame",
+        ),
         (
             "[[line]]\nname = \"z\"\na = [0.1, 0.2]\nb = [0.1, 0.1]\nclasses = [\"dog\"]\n",
             "unknown class `dog`",
@@ -180,7 +213,10 @@ fn bad_configs_are_clear_errors() {
             "[[zone]]\nname = \"bow\"\npoints = [[0, 0], [1, 1], [1, 0], [0, 1]]\n",
             "self-intersecting",
         ),
-        ("[[line]]\nname = \"middle\"\na = [0.1, 0.2]\nb = [0.1, 0.1]\n", "used twice"),
+        (
+            "[[line]]\nname = \"middle\"\na = [0.1, 0.2]\nb = [0.1, 0.1]\n",
+            "used twice",
+        ),
         ("[tracker]\ncapacty = 3\n", "unknown field `capacty`"),
         ("[tracker]\ncapacity = 0\n", "tracker.capacity"),
     ] {

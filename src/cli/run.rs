@@ -7,9 +7,9 @@ use ssd_edge::config::EdgeConfig;
 use ssd_edge::count::Counter;
 use ssd_edge::frame::PixelFormat;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
+use ssd_edge::sink::store::StoreSink;
 use ssd_edge::sink::{GroundTruthSink, JsonLines};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
-use ssd_edge::sink::store::StoreSink;
 use ssd_edge::store::{RunInfo, Store, StoreConfig};
 use ssd_edge::track::Tracker;
 use std::io::{BufWriter, Write};
@@ -111,10 +111,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .unwrap_or(detector.meta().detection_threshold);
 
     let count_spec = cfg.count_spec();
-    let labels = ssd_edge::sink::json::label_table(
-        &detector.meta().labels,
-        detector.meta().num_classes(),
-    );
+    let labels =
+        ssd_edge::sink::json::label_table(&detector.meta().labels, detector.meta().num_classes());
     let counter = if count_spec.is_empty() {
         None
     } else {

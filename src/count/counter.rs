@@ -190,7 +190,12 @@ impl Counter {
             };
             let class = t.class_id as usize;
             for l in 0..nl {
-                if !self.lines[l].counts_class.get(class).copied().unwrap_or(false) {
+                if !self.lines[l]
+                    .counts_class
+                    .get(class)
+                    .copied()
+                    .unwrap_or(false)
+                {
                     continue;
                 }
                 if let Some(d) = self.lines[l]
@@ -213,14 +218,19 @@ impl Counter {
                 }
             }
             for z in 0..nz {
-                if !self.zones[z].counts_class.get(class).copied().unwrap_or(false) {
+                if !self.zones[z]
+                    .counts_class
+                    .get(class)
+                    .copied()
+                    .unwrap_or(false)
+                {
                     continue;
                 }
-                if let Some(change) =
-                    self.zones[z]
-                        .geom
-                        .update(&mut self.zone_states[s * nz + z], &t.bbox, time.mono_ms)
-                {
+                if let Some(change) = self.zones[z].geom.update(
+                    &mut self.zone_states[s * nz + z],
+                    &t.bbox,
+                    time.mono_ms,
+                ) {
                     self.zone_event(z, change, t.id, t.class_id, t.score, frame, time);
                 }
             }
@@ -385,7 +395,16 @@ mod tests {
         // the car is not counted on the person-only line, both visit the zone
         assert!(kinds.contains(&(1, EventKind::Crossing, Some(Direction::In))));
         assert!(!kinds.iter().any(|k| k.0 == 2 && k.1 == EventKind::Crossing));
-        assert_eq!(total(&c, "mid", EventKind::Crossing, "person", Some(Direction::In)), 1);
+        assert_eq!(
+            total(
+                &c,
+                "mid",
+                EventKind::Crossing,
+                "person",
+                Some(Direction::In)
+            ),
+            1
+        );
         assert_eq!(total(&c, "right", EventKind::Entry, "car", None), 1);
         assert_eq!(total(&c, "right", EventKind::Loitering, "car", None), 1);
         let occ: u32 = c.occupancy().map(|o| o.count).sum();
@@ -393,7 +412,9 @@ mod tests {
         // the tracker drops both inside the zone: exits with dwell, occupancy back to 0
         let ev = c.update((300, 300), &[], &[1, 2], 30, at(6000)).unwrap();
         assert_eq!(ev.len(), 2);
-        assert!(ev.iter().all(|e| e.kind == EventKind::Exit && e.dwell_ms.unwrap() > 0));
+        assert!(ev
+            .iter()
+            .all(|e| e.kind == EventKind::Exit && e.dwell_ms.unwrap() > 0));
         assert_eq!(c.occupancy().map(|o| o.count).sum::<u32>(), 0);
     }
 
@@ -411,10 +432,25 @@ mod tests {
         c.update((300, 300), &[t], &[], 0, at(0)).unwrap();
         t.bbox = [160.0, 140.0, 180.0, 160.0];
         t.lost_frames = 2;
-        assert!(c.update((300, 300), &[t], &[], 1, at(100)).unwrap().is_empty());
+        assert!(c
+            .update((300, 300), &[t], &[], 1, at(100))
+            .unwrap()
+            .is_empty());
         t.lost_frames = 0;
-        assert_eq!(c.update((300, 300), &[t], &[], 2, at(200)).unwrap().len(), 1);
-        assert_eq!(total(&c, "mid", EventKind::Crossing, "person", Some(Direction::In)), 42);
+        assert_eq!(
+            c.update((300, 300), &[t], &[], 2, at(200)).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            total(
+                &c,
+                "mid",
+                EventKind::Crossing,
+                "person",
+                Some(Direction::In)
+            ),
+            42
+        );
     }
 
     #[test]

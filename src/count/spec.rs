@@ -194,10 +194,7 @@ impl CountSpec {
                     if p[0] < 0.0 || p[1] < 0.0 || p[0] > w || p[1] > h {
                         Err(err(
                             format!("{key}.{field}"),
-                            format!(
-                                "[{}, {}] is outside the {width}x{height} frame",
-                                p[0], p[1]
-                            ),
+                            format!("[{}, {}] is outside the {width}x{height} frame", p[0], p[1]),
                         ))
                     } else {
                         Ok(p)
@@ -249,7 +246,10 @@ impl CountSpec {
 
 fn check_point(key: &str, field: &str, p: Point, units: Units) -> Result<(), SpecError> {
     if !(p[0].is_finite() && p[1].is_finite()) {
-        return Err(err(format!("{key}.{field}"), "coordinates must be finite numbers"));
+        return Err(err(
+            format!("{key}.{field}"),
+            "coordinates must be finite numbers",
+        ));
     }
     match units {
         Units::Fraction if !(0.0..=1.0).contains(&p[0]) || !(0.0..=1.0).contains(&p[1]) => {
@@ -280,7 +280,11 @@ fn check_band(key: &str, band: Option<f32>) -> Result<(), SpecError> {
     }
 }
 
-fn check_classes(key: &str, classes: Option<&[String]>, labels: &[String]) -> Result<(), SpecError> {
+fn check_classes(
+    key: &str,
+    classes: Option<&[String]>,
+    labels: &[String],
+) -> Result<(), SpecError> {
     let Some(classes) = classes else {
         return Ok(());
     };
@@ -301,7 +305,10 @@ fn check_classes(key: &str, classes: Option<&[String]>, labels: &[String]) -> Re
             ));
         }
         if classes[..i].contains(c) {
-            return Err(err(format!("{key}.classes"), format!("`{c}` is listed twice")));
+            return Err(err(
+                format!("{key}.classes"),
+                format!("`{c}` is listed twice"),
+            ));
         }
     }
     Ok(())

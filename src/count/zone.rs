@@ -29,12 +29,21 @@ pub struct ZoneState {
 pub enum ZoneChange {
     Entered,
     /// Left after this long inside.
-    Left { dwell_ms: u64 },
-    Loitering { dwell_ms: u64 },
+    Left {
+        dwell_ms: u64,
+    },
+    Loitering {
+        dwell_ms: u64,
+    },
 }
 
 impl ZoneGeom {
-    pub fn update(&self, state: &mut ZoneState, bbox: &[f32; 4], now_ms: u64) -> Option<ZoneChange> {
+    pub fn update(
+        &self,
+        state: &mut ZoneState,
+        bbox: &[f32; 4],
+        now_ms: u64,
+    ) -> Option<ZoneChange> {
         let p = self.anchor.of(bbox);
         let margin = boundary_distance(&self.points, p);
         if margin > self.band {
@@ -75,7 +84,12 @@ mod tests {
 
     fn zone() -> ZoneGeom {
         ZoneGeom {
-            points: vec![[100.0, 100.0], [200.0, 100.0], [200.0, 200.0], [100.0, 200.0]],
+            points: vec![
+                [100.0, 100.0],
+                [200.0, 100.0],
+                [200.0, 200.0],
+                [100.0, 200.0],
+            ],
             band: 3.0,
             anchor: Anchor::Center,
             loiter_ms: Some(1000),

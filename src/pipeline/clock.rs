@@ -60,7 +60,11 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_else(|e| -(e.duration().as_millis() as i64));
-        self.stamp_at(wall_ms, self.started.elapsed().as_millis() as i64, source_ms)
+        self.stamp_at(
+            wall_ms,
+            self.started.elapsed().as_millis() as i64,
+            source_ms,
+        )
     }
 
     /// [`Clock::stamp`] with given clock readings (for tests).

@@ -212,7 +212,10 @@ impl Pipeline {
     fn frames(&mut self) -> Result<(), PipelineError> {
         while self.cfg.max_frames.is_none_or(|n| self.stats.processed < n) {
             if self.stop_requested() {
-                log::info!("stop requested: finishing after {} frames", self.stats.processed);
+                log::info!(
+                    "stop requested: finishing after {} frames",
+                    self.stats.processed
+                );
                 break;
             }
             if !self.frame()? {
@@ -341,7 +344,12 @@ impl Pipeline {
                 .and_then(|first| Some([first, rss_kb()?])),
             tracks: self.tracker.as_ref().map(|t| t.stats().tracks_started),
             totals: self.counter.as_ref().map(totals_json),
-            sinks: self.sinks.iter().filter_map(|s| s.summary()).map(|(k, v)| (k.to_string(), v)).collect(),
+            sinks: self
+                .sinks
+                .iter()
+                .filter_map(|s| s.summary())
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         }
     }
 }

@@ -90,5 +90,4 @@ impl Pipeline {
         }
         unreachable!("the attempt counter is unbounded")
     }
-
 }

@@ -29,7 +29,12 @@ impl<'a> DetectionJson<'a> {
 /// name `ssd-edge info` shows), never `null` or `?`.
 pub fn label_table(labels: &[String], num_classes: usize) -> Vec<String> {
     (0..num_classes.max(labels.len()))
-        .map(|k| labels.get(k).cloned().unwrap_or_else(|| format!("class_{k}")))
+        .map(|k| {
+            labels
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| format!("class_{k}"))
+        })
         .collect()
 }
 

@@ -101,6 +101,8 @@ impl<W: Write> Sink for JsonLines<W> {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(|e| SinkError::from_io("stdout", e))
+        self.out
+            .flush()
+            .map_err(|e| SinkError::from_io("stdout", e))
     }
 }

@@ -49,12 +49,15 @@ impl Store {
                     rusqlite::params![cutoff, CHUNK],
                 )
                 .map_err(err)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('pruned_before_ms', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-                [cutoff],
-            )
-            .map_err(err)?;
+            // Only a real deletion makes reports before the cut-off come from hourly totals.
+            if n > 0 {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('pruned_before_ms', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                    [cutoff],
+                )
+                .map_err(err)?;
+            }
             tx.commit().map_err(err)?;
             deleted += n as u64;
             if (n as i64) < CHUNK {
