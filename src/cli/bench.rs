@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use ssd_edge::limits::MAX_BENCH_FRAMES;
 use ssd_edge::model::{default_model, Detector, StageTimes};
-use ssd_edge::source::{self, SourceOptions, SourceSpec};
+use ssd_edge::source;
 use ssd_edge::ssd::Detections;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,12 +18,8 @@ pub struct Args {
     /// ONNX models to time, each on the same frames [default: models/default.onnx].
     #[arg(long = "model", value_name = "M.onnx")]
     pub models: Vec<PathBuf>,
-    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED].
-    #[arg(long, default_value = "synth")]
-    pub source: String,
-    /// Capture size to ask the camera for (also the synthetic scene size).
-    #[arg(long, value_parser = source::parse_size, value_name = "WxH")]
-    pub size: Option<(u32, u32)>,
+    #[command(flatten)]
+    pub src: super::source_args::SourceArgs,
     /// Timed frames per model (at most 100000: one timing record is kept per frame).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=MAX_BENCH_FRAMES))]
     pub frames: u64,
@@ -70,11 +66,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let spec: SourceSpec = args.source.parse()?;
-    let opts = SourceOptions {
-        size: args.size,
-        ..SourceOptions::default()
-    };
+    let spec = args.src.spec(Some("synth"))?;
+    let opts = args.src.options();
     let models: Vec<Option<PathBuf>> = if args.models.is_empty() {
         vec![None]
     } else {

@@ -9,6 +9,7 @@ mod record;
 #[cfg(feature = "store")]
 mod report;
 mod run;
+mod source_args;
 mod track;
 
 use clap::{Parser, Subcommand};

@@ -2,42 +2,30 @@
 //! file that `--source replay:FILE` plays back (format in `ssd_edge::source::replay`).
 
 use anyhow::{bail, Context, Result};
-use ssd_edge::frame::PixelFormat;
 use ssd_edge::source::replay::Recorder;
-use ssd_edge::source::{self, SourceOptions, SourceSpec};
+use ssd_edge::source::{self, SourceSpec};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED].
-    #[arg(long)]
-    pub source: String,
+    #[command(flatten)]
+    pub src: super::source_args::SourceArgs,
     /// Recording to write.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Stop after this many frames [default: 100 for synth, else until the source ends].
     #[arg(long)]
     pub frames: Option<u64>,
-    #[arg(long, value_parser = source::parse_size, value_name = "WxH")]
-    pub size: Option<(u32, u32)>,
-    #[arg(long)]
-    pub fps: Option<u32>,
-    #[arg(long, value_parser = source::parse_format)]
-    pub format: Option<PixelFormat>,
     /// Longest wait for one frame, in seconds.
     #[arg(long, default_value_t = 2.0)]
     pub timeout: f64,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let spec: SourceSpec = args.source.parse()?;
-    let opts = SourceOptions {
-        size: args.size,
-        fps: args.fps,
-        format: args.format,
-    };
+    let spec = args.src.spec(None)?;
+    let opts = args.src.options();
     let timeout = super::run::seconds(args.timeout, "--timeout")?;
     // Creating the recording truncates it: it must not be what we are about to read.
     refuse_overwriting_input(&spec, &args.out)?;

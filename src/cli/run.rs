@@ -5,7 +5,6 @@
 use anyhow::{bail, Context, Result};
 use ssd_edge::config::EdgeConfig;
 use ssd_edge::count::Counter;
-use ssd_edge::frame::PixelFormat;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
 use ssd_edge::sink::store::StoreSink;
 use ssd_edge::sink::{GroundTruthSink, JsonLines};
@@ -26,25 +25,14 @@ pub struct Args {
     /// (example: deploy/edge.toml). Flags override it.
     #[arg(long, value_name = "edge.toml")]
     pub config: Option<PathBuf>,
-    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED]
-    /// [default: synth].
-    #[arg(long)]
-    pub source: Option<String>,
+    #[command(flatten)]
+    pub src: super::source_args::SourceArgs,
     /// ONNX model [default: models/default.onnx].
     #[arg(long, value_name = "M.onnx")]
     pub model: Option<PathBuf>,
     /// Sidecar TOML for a model without ssd-edge metadata.
     #[arg(long, value_name = "S.toml")]
     pub sidecar: Option<PathBuf>,
-    /// Capture size to ask the camera for (also the synthetic scene size).
-    #[arg(long, value_parser = source::parse_size, value_name = "WxH")]
-    pub size: Option<(u32, u32)>,
-    /// Frame rate to ask the camera for.
-    #[arg(long)]
-    pub fps: Option<u32>,
-    /// Preferred camera pixel format: mjpg, yuyv, rgb24, bgr24, grey, nv12.
-    #[arg(long, value_parser = source::parse_format)]
-    pub format: Option<PixelFormat>,
     /// Stop after this many processed frames [synth default: 100].
     #[arg(long)]
     pub frames: Option<u64>,
@@ -72,14 +60,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => EdgeConfig::default(),
     };
     let src = &cfg.source;
-    let spec: SourceSpec = args
-        .source
-        .as_deref()
-        .or(src.uri.as_deref())
-        .unwrap_or("synth")
-        .parse()?;
+    let spec: SourceSpec = args.src.spec(Some(src.uri.as_deref().unwrap_or("synth")))?;
     let opts = SourceOptions {
-        size: match args.size {
+        size: match args.src.size {
             Some(s) => Some(s),
             None => src
                 .size
@@ -88,8 +71,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .transpose()
                 .map_err(|e| config_error(&args, "source.size", e))?,
         },
-        fps: args.fps.or(src.fps),
-        format: match args.format {
+        fps: args.src.fps.or(src.fps),
+        format: match args.src.format {
             Some(f) => Some(f),
             None => src
                 .format

@@ -1,0 +1,41 @@
+//! The source flags `run`, `record` and `bench` share, defined once.
+
+use anyhow::{Context, Result};
+use ssd_edge::frame::PixelFormat;
+use ssd_edge::source::{self, SourceOptions, SourceSpec};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED].
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Capture size to ask the camera for (also the synthetic scene size).
+    #[arg(long, value_parser = source::parse_size, value_name = "WxH")]
+    pub size: Option<(u32, u32)>,
+    /// Frame rate to ask the camera for.
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Preferred camera pixel format: mjpg, yuyv, rgb24, bgr24, grey, nv12.
+    #[arg(long, value_parser = source::parse_format)]
+    pub format: Option<PixelFormat>,
+}
+
+impl SourceArgs {
+    /// `--source`, else `default`; a command whose source has no default passes None.
+    pub fn spec(&self, default: Option<&str>) -> Result<SourceSpec> {
+        let s = self
+            .source
+            .as_deref()
+            .or(default)
+            .context("--source is required (camera:/dev/videoN, synth, replay:FILE, ...)")?;
+        Ok(s.parse()?)
+    }
+
+    pub fn options(&self) -> SourceOptions {
+        SourceOptions {
+            size: self.size,
+            fps: self.fps,
+            format: self.format,
+        }
+    }
+}
