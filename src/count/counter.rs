@@ -190,12 +190,7 @@ impl Counter {
             };
             let class = t.class_id as usize;
             for l in 0..nl {
-                if !self.lines[l]
-                    .counts_class
-                    .get(class)
-                    .copied()
-                    .unwrap_or(false)
-                {
+                if !counts(&self.lines[l].counts_class, class) {
                     continue;
                 }
                 if let Some(d) = self.lines[l]
@@ -218,12 +213,7 @@ impl Counter {
                 }
             }
             for z in 0..nz {
-                if !self.zones[z]
-                    .counts_class
-                    .get(class)
-                    .copied()
-                    .unwrap_or(false)
-                {
+                if !counts(&self.zones[z].counts_class, class) {
                     continue;
                 }
                 if let Some(change) = self.zones[z].geom.update(
@@ -308,6 +298,11 @@ impl Counter {
         self.occupancy.fill(0);
         Ok(())
     }
+}
+
+/// Whether a line's or zone's class filter takes `class` (ids past the model's are not).
+fn counts(mask: &[bool], class: usize) -> bool {
+    mask.get(class).copied().unwrap_or(false)
 }
 
 fn key(place: &str, kind: EventKind, label: &Name, direction: Option<Direction>) -> TotalKey {

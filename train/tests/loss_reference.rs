@@ -73,7 +73,7 @@ fn loss_matches_ssd_pytorch() {
         }
         let c = 21;
         let (loc_data, conf_data) = match case.get("loc_data") {
-            // The full file (SSD_REFERENCE_JSON=.../shared/reference/...): dense arrays.
+            // The untrimmed reference file (given through SSD_REFERENCE_JSON): dense arrays.
             Some(loc) => (f32s(loc), f32s(&case["conf_data"])),
             None => (
                 dense(&case["loc_rows"], &[0.0; 4], b, p),
