@@ -13,7 +13,7 @@ pub use clock::{build_epoch_ms, Clock, ClockStats};
 
 use crate::count::Counter;
 use crate::model::{Detector, ModelError};
-use crate::sink::{FrameReport, Sink, SinkError};
+use crate::sink::{FrameReport, RunStats, Sink, SinkError, SourceState, StageMicros};
 use crate::source::{FrameSource, SourceError};
 use crate::ssd::Detections;
 use crate::track::{TrackInput, Tracker, TrackerOutput};
@@ -114,6 +114,8 @@ struct Stats {
     timeouts: u64,
     consecutive_timeouts: u32,
     rss_first_kb: Option<u64>,
+    source_state: SourceState,
+    stage_us: StageMicros,
 }
 
 pub struct Pipeline {
@@ -195,6 +197,7 @@ impl Pipeline {
     pub fn run(&mut self) -> Result<Summary, PipelineError> {
         self.started = Instant::now();
         let result = self.frames();
+        self.set_source_state(SourceState::Ended);
         // Sinks flush even after an error: what was counted must reach the disk.
         let mut finished = Ok(());
         for s in &mut self.sinks {
@@ -242,8 +245,12 @@ impl Pipeline {
         let (width, height, timestamp_us) = (frame.width, frame.height, frame.timestamp_us);
 
         // -- detect
-        match self.detector.detect(&frame, &mut self.detections) {
-            Ok(()) => {}
+        match self.detector.detect_timed(&frame, &mut self.detections) {
+            Ok(t) => {
+                self.stats.stage_us.preprocess = micros(t.preprocess);
+                self.stats.stage_us.forward = micros(t.forward);
+                self.stats.stage_us.decode = micros(t.decode);
+            }
             Err(ModelError::Frame(e)) => {
                 // A corrupt MJPEG or a short buffer spoils this frame only.
                 self.stats.corrupt += 1;
@@ -253,7 +260,9 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         }
         self.stats.processed += 1;
+        self.set_source_state(SourceState::Streaming);
         let time = self.clock.stamp(timestamp_us / 1000);
+        let track_started = Instant::now();
 
         // -- track
         let (w, h) = (width as f32, height as f32);
@@ -291,6 +300,8 @@ impl Pipeline {
             )?;
         }
         let events = self.counter.as_ref().map_or(&[][..], |c| c.events());
+        self.stats.stage_us.track_count = micros(track_started.elapsed());
+        let stats = self.run_stats();
 
         // -- sinks: detections above the reporting threshold (a prefix: best first)
         let shown = self
@@ -310,6 +321,7 @@ impl Pipeline {
             counts: self.counter.as_ref(),
             ground_truth: self.source.ground_truth(),
             labels: &self.labels,
+            stats: &stats,
         };
         for s in &mut self.sinks {
             s.frame(&report)?;
@@ -318,6 +330,33 @@ impl Pipeline {
             self.stats.rss_first_kb = Some(rss_kb().unwrap_or(0));
         }
         Ok(true)
+    }
+
+    /// The counters a health report shows (see [`RunStats`]).
+    pub fn run_stats(&self) -> RunStats {
+        let source = self.source.stats();
+        RunStats {
+            frames: self.stats.processed,
+            dropped: source.dropped,
+            corrupt: self.stats.corrupt,
+            timeouts: self.stats.timeouts,
+            reconnects: source.reconnects,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            stage_us: self.stats.stage_us,
+            source: self.stats.source_state,
+        }
+    }
+
+    /// Tells the sinks when the source starts streaming, is lost or ends.
+    pub(super) fn set_source_state(&mut self, state: SourceState) {
+        if self.stats.source_state == state {
+            return;
+        }
+        self.stats.source_state = state;
+        let stats = self.run_stats();
+        for s in &mut self.sinks {
+            s.source_state(&stats);
+        }
     }
 
     pub fn summary(&self) -> Summary {
@@ -384,6 +423,10 @@ pub fn totals_json(c: &Counter) -> serde_json::Value {
         }
     }
     root.into()
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
 }
 
 /// Resident set size of this process, from /proc (Linux; None elsewhere).

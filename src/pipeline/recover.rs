@@ -2,6 +2,7 @@
 //! back-off, or stop. Counters and the frame index carry on across reconnects.
 
 use super::{Pipeline, PipelineError};
+use crate::sink::SourceState;
 use crate::source::SourceError;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ impl Pipeline {
 
     /// Re-opens the source with exponential back-off. Counters and the frame index carry on.
     fn reconnect(&mut self, cause: SourceError) -> Result<(), PipelineError> {
+        self.set_source_state(SourceState::Reconnecting);
         let began = Instant::now();
         let (mut delay, max_delay) = self.cfg.backoff;
         let mut last = cause;

@@ -38,6 +38,62 @@ pub struct FrameReport<'a> {
     pub ground_truth: Option<GroundTruth<'a>>,
     /// Model labels by class id.
     pub labels: &'a [String],
+    /// The run's counters so far and this frame's stage times.
+    pub stats: &'a RunStats,
+}
+
+/// What a health report needs (MQTT stats, `/metrics`, `/status`): the run's counters so far
+/// and the last frame's stage times. Plain numbers, copied, so a sink can keep one.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct RunStats {
+    /// Frames through every stage.
+    pub frames: u64,
+    /// Frames the source skipped or the driver lost.
+    pub dropped: u64,
+    /// Frames that could not be decoded (corrupt MJPEG, short buffers).
+    pub corrupt: u64,
+    pub timeouts: u64,
+    pub reconnects: u64,
+    /// Since the run started.
+    pub uptime_ms: u64,
+    /// The last frame's stage times, microseconds.
+    pub stage_us: StageMicros,
+    pub source: SourceState,
+}
+
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct StageMicros {
+    /// Pixel conversion and resize into the input tensor.
+    pub preprocess: u32,
+    /// The model's forward pass.
+    pub forward: u32,
+    /// Decode + NMS.
+    pub decode: u32,
+    /// Tracking and counting.
+    pub track_count: u32,
+}
+
+/// Whether frames are coming. A live camera that vanishes is `Reconnecting` until it is back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    #[default]
+    Starting,
+    Streaming,
+    Reconnecting,
+    /// The source ended or the run is stopping.
+    Ended,
+}
+
+impl SourceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Starting => "starting",
+            SourceState::Streaming => "streaming",
+            SourceState::Reconnecting => "reconnecting",
+            SourceState::Ended => "ended",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +121,10 @@ impl SinkError {
 pub trait Sink {
     /// Called after every processed frame.
     fn frame(&mut self, report: &FrameReport<'_>) -> Result<(), SinkError>;
+
+    /// Called when the source's state changes (a camera lost, back again, ended), also
+    /// between frames, so a sink can report a camera that sends nothing.
+    fn source_state(&mut self, _stats: &RunStats) {}
 
     /// Called once when the run ends, however it ends; flushes what is buffered.
     fn finish(&mut self) -> Result<(), SinkError> {

@@ -4,7 +4,7 @@
 
 use ssd_edge::count::event::name;
 use ssd_edge::count::{Direction, Event, EventKind, EventTime};
-use ssd_edge::sink::{FrameReport, Sink};
+use ssd_edge::sink::{FrameReport, RunStats, Sink};
 
 pub fn crossing(place: &str, label: &str, dir: Direction, wall_ms: i64, frame: u64) -> Event {
     Event {
@@ -58,6 +58,7 @@ pub fn feed(sink: &mut dyn Sink, frame: u64, events: &[Event]) {
         counts: None,
         ground_truth: None,
         labels: &[],
+        stats: &RunStats::default(),
     };
     sink.frame(&report).expect("sink.frame");
 }
