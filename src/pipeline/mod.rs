@@ -301,7 +301,7 @@ impl Pipeline {
         }
         let events = self.counter.as_ref().map_or(&[][..], |c| c.events());
         self.stats.stage_us.track_count = micros(track_started.elapsed());
-        let stats = self.run_stats();
+        let stats = run_stats(&self.stats, &*self.source, self.started);
 
         // -- sinks: detections above the reporting threshold (a prefix: best first)
         let shown = self
@@ -334,17 +334,7 @@ impl Pipeline {
 
     /// The counters a health report shows (see [`RunStats`]).
     pub fn run_stats(&self) -> RunStats {
-        let source = self.source.stats();
-        RunStats {
-            frames: self.stats.processed,
-            dropped: source.dropped,
-            corrupt: self.stats.corrupt,
-            timeouts: self.stats.timeouts,
-            reconnects: source.reconnects,
-            uptime_ms: self.started.elapsed().as_millis() as u64,
-            stage_us: self.stats.stage_us,
-            source: self.stats.source_state,
-        }
+        run_stats(&self.stats, &*self.source, self.started)
     }
 
     /// Tells the sinks when the source starts streaming, is lost or ends.
@@ -423,6 +413,22 @@ pub fn totals_json(c: &Counter) -> serde_json::Value {
         }
     }
     root.into()
+}
+
+/// A free function of the parts it reads, so the frame loop can call it while the tracker's
+/// output is still borrowed.
+fn run_stats(stats: &Stats, source: &dyn FrameSource, started: Instant) -> RunStats {
+    let src = source.stats();
+    RunStats {
+        frames: stats.processed,
+        dropped: src.dropped,
+        corrupt: stats.corrupt,
+        timeouts: stats.timeouts,
+        reconnects: src.reconnects,
+        uptime_ms: started.elapsed().as_millis() as u64,
+        stage_us: stats.stage_us,
+        source: stats.source_state,
+    }
 }
 
 fn micros(d: Duration) -> u32 {
