@@ -117,6 +117,24 @@ clippy: deps-apt deps-venv
 bench: deps-apt
 	cargo bench -p ssd-edge --no-default-features --bench decode_nms
 
+# ---- Speed against onnxruntime (docs/performance.md) -----------------------------------------
+# ssd-edge bench and onnxruntime on the same ONNX files, the same frame, at 1 and 2 threads (4
+# where the machine has them), with GFLOP/s against a measured GEMM peak. A few minutes.
+BENCH_MODELS   ?= models/default-float.onnx models/default.onnx
+BENCH_THREADS  ?= 1,2,4
+BENCH_PACKAGES := pillow
+BENCH_STAMP    := $(VENV)/.installed-bench-$(shell echo '$(BENCH_PACKAGES)' | md5sum | cut -c1-8)
+.PHONY: bench-compare
+
+$(BENCH_STAMP): $(VENV_STAMP)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(BENCH_PACKAGES)
+	touch $@
+
+bench-compare: deps-apt $(BENCH_STAMP)
+	cargo build --bin ssd-edge
+	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
+	  $(foreach m,$(BENCH_MODELS),--model $(m))
+
 # ---- Tracker quality (docs/tracking.md) ------------------------------------------------------
 # MOTA/IDF1/ID switches of `ssd-edge track` against the `trackers` package's ByteTrack, SORT
 # and OC-SORT on the same detections: jittered ground truth and the shipped model's, on

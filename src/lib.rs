@@ -6,6 +6,7 @@
 //! `ssd` and `synth` are shared with the trainer (`train/`), so the boxes a model was trained
 //! with are, by construction, the boxes the board decodes with.
 
+pub mod alloc_count;
 pub mod config;
 pub mod count;
 pub mod frame;

@@ -2,6 +2,11 @@
 
 mod cli;
 
+// Counts allocations only while a thread asks (`ssd-edge bench` per frame): a thread-local read
+// per allocation otherwise.
+#[global_allocator]
+static ALLOC: ssd_edge::alloc_count::Counting = ssd_edge::alloc_count::Counting;
+
 use clap::Parser;
 use std::process::ExitCode;
 

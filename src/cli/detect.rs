@@ -1,22 +1,25 @@
 //! `ssd-edge detect`: run the model on image files, one JSON line per image on stdout.
 
 use super::output;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use image::{ImageFormat, RgbImage};
 use serde::Serialize;
 use ssd_edge::frame::Frame;
 use ssd_edge::image::{annotate, still};
 use ssd_edge::model::meta::parse_threshold;
-use ssd_edge::model::{default_model, Detector};
+use ssd_edge::model::{auto, default_model, Detector};
+use ssd_edge::source::{self, SourceOptions, SourceSpec};
 use ssd_edge::ssd::Detections;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// ONNX model [default: models/default.onnx, or the embedded model when built with
+    /// ONNX model, or `auto`: the faster of models/default.onnx and default-float.onnx on
+    /// this machine [default: models/default.onnx, or the embedded model when built with
     /// feature embed-model].
     #[arg(long, value_name = "M.onnx")]
     pub model: Option<PathBuf>,
@@ -34,12 +37,32 @@ pub struct Args {
     pub images: Vec<PathBuf>,
 }
 
-/// Loads the model named by `--model`/`--sidecar`, or the default one.
+/// Loads the model named by `--model`/`--sidecar`, or the default one. `auto` (or `DIR/auto`)
+/// keeps the faster of the folder's int8 and float variants on this machine.
 pub fn load_detector(model: Option<&Path>, sidecar: Option<&Path>) -> Result<Detector> {
     Ok(match model {
+        Some(path) if auto::is_auto(path) => load_auto(path, sidecar)?,
         Some(path) => Detector::load(path, sidecar)?,
         None => default_model().load(sidecar)?,
     })
+}
+
+fn load_auto(path: &Path, sidecar: Option<&Path>) -> Result<Detector> {
+    let dir = auto::variants_dir(path);
+    let Some(variants) = auto::variants_in(dir) else {
+        bail!(
+            "--model {}: needs {} in {} to choose between",
+            path.display(),
+            auto::VARIANTS.join(" and "),
+            dir.display()
+        );
+    };
+    // A synthetic street scene: the same pixels for every variant, no camera needed yet.
+    let mut scene = source::open(&SourceSpec::Synth(1), &SourceOptions::default())?;
+    let frame = scene
+        .next_frame(Duration::from_secs(5))?
+        .context("the synthetic scene gave no frame")?;
+    Ok(auto::select(&variants, sidecar, &frame)?)
 }
 
 #[derive(Serialize)]

@@ -31,6 +31,10 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Threads for the model's kernels [default: every core this process may use].
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,13 +59,23 @@ pub enum Command {
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let threads = cli
+        .threads
+        .map_or_else(ssd_edge::model::available_threads, usize::from);
+    if matches!(
+        cli.command,
+        Command::Detect(_) | Command::Run(_) | Command::Bench(_)
+    ) {
+        ssd_edge::model::set_threads(threads);
+        log::debug!("model kernels on {threads} thread(s)");
+    }
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Info(args) => info::run(args),
         Command::Run(args) => run::run(args),
         Command::Cameras(args) => cameras::run(args),
         Command::Record(args) => record::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args, threads),
         Command::Track(args) => track::run(args),
         #[cfg(feature = "store")]
         Command::Report(args) => report::run(args),

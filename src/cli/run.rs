@@ -12,7 +12,7 @@ use ssd_edge::source::{self, SourceOptions, SourceSpec};
 use ssd_edge::store::{RunInfo, Store, StoreConfig};
 use ssd_edge::track::Tracker;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,7 +27,9 @@ pub struct Args {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub src: super::source_args::SourceArgs,
-    /// ONNX model [default: models/default.onnx].
+    /// ONNX model, or `auto` (or `DIR/auto`): the faster of the folder's default.onnx (int8)
+    /// and default-float.onnx, timed at start-up [default: auto when models/ has both, else
+    /// models/default.onnx].
     #[arg(long, value_name = "M.onnx")]
     pub model: Option<PathBuf>,
     /// Sidecar TOML for a model without ssd-edge metadata.
@@ -82,7 +84,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .map_err(|e| config_error(&args, "source.format", e))?,
         },
     };
-    let model = args.model.as_deref().or(cfg.model.path.as_deref());
+    // A board with both variants runs the faster one (see `model::auto`).
+    let auto_default = (!cfg!(feature = "embed-model")
+        && ssd_edge::model::auto::variants_in(Path::new("models")).is_some())
+    .then(|| Path::new(ssd_edge::model::auto::AUTO));
+    let model = args
+        .model
+        .as_deref()
+        .or(cfg.model.path.as_deref())
+        .or(auto_default);
     let sidecar = args.sidecar.as_deref().or(cfg.model.sidecar.as_deref());
     let detector = super::detect::load_detector(model, sidecar)?;
     let model_name = detector.origin().to_string();

@@ -328,6 +328,39 @@ impl Detector {
         self.forward_and_decode(out).map(|_| ())
     }
 
+    /// Runs the forward pass once more on the input of the last frame, timing every node of
+    /// tract's plan: where the milliseconds go (`ssd-edge bench --profile`).
+    pub fn profile_forward(&mut self) -> Result<Vec<NodeTime>, ModelError> {
+        let mut spent: Vec<(usize, Duration)> = Vec::new();
+        let input = TValue::from_const(self.input.clone());
+        self.state
+            .run_plan_with_eval(tvec!(input), |ctx, state, node, inputs| {
+                let t = Instant::now();
+                let r = tract_onnx::tract_core::plan::eval(ctx, state, node, inputs);
+                spent.push((node.id, t.elapsed()));
+                r
+            })
+            .map_err(tract_err(&self.origin, "profiling the model"))?;
+        let model = self.state.model();
+        Ok(spent
+            .into_iter()
+            .map(|(id, time)| {
+                let node = model.node(id);
+                NodeTime {
+                    name: node.name.clone(),
+                    op: node.op().name().to_string(),
+                    info: node
+                        .op()
+                        .info()
+                        .ok()
+                        .map(|lines| lines.join("; "))
+                        .unwrap_or_default(),
+                    time,
+                }
+            })
+            .collect())
+    }
+
     fn forward_and_decode(&mut self, out: &mut Detections) -> Result<StageTimes, ModelError> {
         let start = Instant::now();
         let outputs = self
@@ -353,6 +386,17 @@ impl Detector {
             decode: forwarded.elapsed(),
         })
     }
+}
+
+/// Wall time of one node of tract's plan in one forward pass.
+#[derive(Clone, Debug)]
+pub struct NodeTime {
+    pub name: String,
+    /// The op tract lowered the node to (e.g. `OptMatMul`, `DepthWise`).
+    pub op: String,
+    /// tract's description of it (e.g. the matrix product's m, k, n).
+    pub info: String,
+    pub time: Duration,
 }
 
 /// Wall time of each stage of one detection.

@@ -1,18 +1,36 @@
 //! Models: the metadata contract (`meta`), writing ONNX graphs (`onnx_builder`), and the
 //! tract runtime (`Detector`) that turns frames into detections.
 
+pub mod auto;
 mod detector;
 mod error;
 pub mod meta;
 pub mod onnx_builder;
 mod summary;
 
-pub use detector::{Detector, MetaOrigin, StageTimes};
+pub use detector::{Detector, MetaOrigin, NodeTime, StageTimes};
 pub use error::ModelError;
 pub use meta::{ChannelOrder, InputSpec, MetaError, ModelMeta, OutputNames, Provenance};
 pub use summary::ModelSummary;
 
 use std::path::{Path, PathBuf};
+
+/// Threads for tract's kernels (matrix products and convolutions split over a pool that is
+/// built here, once; nothing starts threads per frame). 1 keeps every op on the caller's
+/// thread. Applies to every model run afterwards.
+pub fn set_threads(n: usize) {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    set_default_executor(if n <= 1 {
+        Executor::SingleThread
+    } else {
+        Executor::multithread_with_name(n, "ssd-edge-tract")
+    });
+}
+
+/// The cores this process may use (cgroup and affinity limits included).
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// Where the CLI looks for a model when none is given, relative to the current directory.
 pub const DEFAULT_MODEL_PATH: &str = "models/default.onnx";

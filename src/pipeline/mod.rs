@@ -265,7 +265,6 @@ impl Pipeline {
         let track_started = Instant::now();
 
         // -- track
-        let (w, h) = (width as f32, height as f32);
         let empty = TrackerOutput {
             tracks: &[],
             removed: &[],
@@ -273,17 +272,11 @@ impl Pipeline {
         let tracked = match self.tracker.as_mut() {
             Some(tracker) => {
                 self.track_inputs.clear();
-                self.track_inputs
-                    .extend(self.detections.iter().map(|d| TrackInput {
-                        class_id: d.class_id,
-                        score: d.score,
-                        bbox: [
-                            (d.bbox[0] * w).clamp(0.0, w),
-                            (d.bbox[1] * h).clamp(0.0, h),
-                            (d.bbox[2] * w).clamp(0.0, w),
-                            (d.bbox[3] * h).clamp(0.0, h),
-                        ],
-                    }));
+                self.track_inputs.extend(
+                    self.detections
+                        .iter()
+                        .map(|d| TrackInput::from_detection(d, width, height)),
+                );
                 tracker.update(&self.track_inputs)
             }
             None => empty,
@@ -437,8 +430,17 @@ fn micros(d: Duration) -> u32 {
 
 /// Resident set size of this process, from /proc (Linux; None elsewhere).
 pub fn rss_kb() -> Option<u64> {
+    proc_status_kb("VmRSS:")
+}
+
+/// Peak resident set size of this process so far (Linux; None elsewhere).
+pub fn peak_rss_kb() -> Option<u64> {
+    proc_status_kb("VmHWM:")
+}
+
+fn proc_status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

@@ -43,5 +43,22 @@ pub struct TrackInput {
     pub bbox: [f32; 4],
 }
 
+impl TrackInput {
+    /// A detection (normalised box) on a `width` x `height` frame, clamped to the frame.
+    pub fn from_detection(d: &crate::ssd::Detection, width: u32, height: u32) -> TrackInput {
+        let (w, h) = (width as f32, height as f32);
+        TrackInput {
+            class_id: d.class_id,
+            score: d.score,
+            bbox: [
+                (d.bbox[0] * w).clamp(0.0, w),
+                (d.bbox[1] * h).clamp(0.0, h),
+                (d.bbox[2] * w).clamp(0.0, w),
+                (d.bbox[3] * h).clamp(0.0, h),
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
