@@ -99,7 +99,7 @@ def model_input(edge: str, model: Path, png: Path):
 
     info = json.loads(subprocess.run([edge, "info", "--json", str(model)], check=True,
                                      capture_output=True, text=True).stdout)
-    inp = info["input"]
+    inp = info["meta"]["input"]
     w, h = inp["width"], inp["height"]
     img = Image.open(png).convert("RGB").resize((w, h), Image.BILINEAR)
     x = np.asarray(img, dtype=np.float32)
