@@ -59,8 +59,12 @@ pub struct Broker {
 impl Broker {
     /// A broker on a free port, its config and persistence under `dir`.
     pub fn start(dir: &Path) -> Broker {
+        Broker::start_on(dir, free_port())
+    }
+
+    pub fn start_on(dir: &Path, port: u16) -> Broker {
         let mut b = Broker {
-            port: free_port(),
+            port,
             dir: dir.to_owned(),
             child: None,
         };
@@ -249,7 +253,7 @@ host = "127.0.0.1"
 port = {port}
 device = "{DEVICE}"
 stats_interval = 0.5
-linger = 2
+{linger}
 {extra}
 [[line]]
 name = "middle"
@@ -262,7 +266,12 @@ name = "left_kerb"
 points = [[0.0, 0.55], [0.35, 0.55], [0.35, 1.0], [0.0, 1.0]]
 "#,
         model.display(),
-        dir.join("counts.db").display()
+        dir.join("counts.db").display(),
+        linger = if extra.contains("linger") {
+            ""
+        } else {
+            "linger = 2"
+        },
     );
     let p = dir.join("edge.toml");
     std::fs::write(&p, text).unwrap();
@@ -339,6 +348,17 @@ impl Drop for Run {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The sum of the store's totals (0 before the first commit).
+pub fn store_sum(db: &Path) -> u64 {
+    if !db.exists() {
+        return 0;
+    }
+    ssd_edge::store::Store::open_read_only(db)
+        .and_then(|s| s.totals())
+        .map(|t| t.iter().map(|(_, n)| n).sum())
+        .unwrap_or(0)
 }
 
 /// The store's running totals, as `totals/...` topic suffixes.
