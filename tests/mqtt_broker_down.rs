@@ -34,9 +34,11 @@ fn a_broker_that_is_down_never_stalls_the_run_and_gets_the_totals_later() {
 
     // 2. down at the start of the next run, up during it
     let run = Run::start(&cfg, 450);
-    wait_for("a first event in the store", Duration::from_secs(20), || {
-        store_sum(&db) > first
-    });
+    wait_for(
+        "a first event in the store",
+        Duration::from_secs(20),
+        || store_sum(&db) > first,
+    );
     let broker = Broker::start_on(&bdir, port);
     let s = run.summary();
     eprintln!("broker up mid-run: mqtt {}", s["mqtt"]);

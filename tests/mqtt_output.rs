@@ -44,7 +44,9 @@ fn a_run_publishes_events_totals_occupancy_stats_and_discovery() {
             .payload,
     )
     .unwrap();
-    for key in ["run", "seq", "kind", "place", "label", "track_id", "frame", "wall_ms"] {
+    for key in [
+        "run", "seq", "kind", "place", "label", "track_id", "frame", "wall_ms",
+    ] {
         assert!(first.get(key).is_some(), "{key} in {first}");
     }
 
@@ -71,7 +73,14 @@ fn a_run_publishes_events_totals_occupancy_stats_and_discovery() {
         .collect();
     assert!(!stats.is_empty());
     let last = stats.last().unwrap();
-    for key in ["fps", "inference_ms", "dropped_frames", "camera", "frames", "mqtt"] {
+    for key in [
+        "fps",
+        "inference_ms",
+        "dropped_frames",
+        "camera",
+        "frames",
+        "mqtt",
+    ] {
         assert!(last.get(key).is_some(), "{key} in {last}");
     }
     assert!(stats.iter().any(|s| s["fps"].as_f64().unwrap() > 0.0));
@@ -94,10 +103,8 @@ fn a_run_publishes_events_totals_occupancy_stats_and_discovery() {
         assert_eq!(c["state_class"], "total_increasing", "{c}");
         assert!(all.contains_key(c["state_topic"].as_str().unwrap()), "{c}");
     }
-    assert!(configs
-        .iter()
-        .any(|c| c["state_class"] == "measurement"
-            && c["state_topic"].as_str().unwrap().contains("/occupancy/")));
+    assert!(configs.iter().any(|c| c["state_class"] == "measurement"
+        && c["state_topic"].as_str().unwrap().contains("/occupancy/")));
     let ids: std::collections::BTreeSet<_> = configs
         .iter()
         .map(|c| c["device"]["identifiers"][0].as_str().unwrap().to_string())
@@ -106,7 +113,9 @@ fn a_run_publishes_events_totals_occupancy_stats_and_discovery() {
     let uniq: std::collections::BTreeSet<_> =
         configs.iter().map(|c| c["unique_id"].to_string()).collect();
     assert_eq!(uniq.len(), configs.len(), "unique ids");
-    assert!(configs.iter().all(|c| c["availability_topic"] == format!("{base}/availability")));
+    assert!(configs
+        .iter()
+        .all(|c| c["availability_topic"] == format!("{base}/availability")));
 }
 
 #[test]

@@ -16,7 +16,11 @@ fn restart_mid_run(outbox: usize, id: &str) -> serde_json::Value {
     std::fs::create_dir(&bdir).unwrap();
     let mut broker = Broker::start(&bdir);
     let sub = Subscriber::start(broker.port, id, &["ssd-edge/#"]);
-    let cfg = config(dir.path(), broker.port, &format!("linger = 20\noutbox = {outbox}"));
+    let cfg = config(
+        dir.path(),
+        broker.port,
+        &format!("linger = 20\noutbox = {outbox}"),
+    );
     let db = dir.path().join("counts.db");
     let run = Run::start(&cfg, 600);
     wait_for("the first event", Duration::from_secs(20), || {
@@ -24,13 +28,17 @@ fn restart_mid_run(outbox: usize, id: &str) -> serde_json::Value {
     });
     broker.stop();
     let before = store_sum(&db);
-    wait_for("the sink to see the broker gone", Duration::from_secs(20), || {
-        run.logged("retrying with back-off")
-    });
+    wait_for(
+        "the sink to see the broker gone",
+        Duration::from_secs(20),
+        || run.logged("retrying with back-off"),
+    );
     // Events counted while the broker is away (progress, not time).
-    wait_for("3 events while the broker is down", Duration::from_secs(20), || {
-        store_sum(&db) >= before + 3
-    });
+    wait_for(
+        "3 events while the broker is down",
+        Duration::from_secs(20),
+        || store_sum(&db) >= before + 3,
+    );
     broker.restart();
     let s = run.summary();
     let m = s["mqtt"].clone();
@@ -39,11 +47,16 @@ fn restart_mid_run(outbox: usize, id: &str) -> serde_json::Value {
     assert_eq!(m["dropped"], 0, "{m}");
     let store = store_totals(&db);
     // The subscriber reconnects by itself; the broker kept its queue.
-    wait_for("every event at the subscriber", Duration::from_secs(15), || {
-        event_counts(&sub.messages()).0 == store
-    });
+    wait_for(
+        "every event at the subscriber",
+        Duration::from_secs(15),
+        || event_counts(&sub.messages()).0 == store,
+    );
     let (events, dups) = event_counts(&sub.messages());
-    eprintln!("outbox {outbox}: {} events, {dups} duplicates (at least once)", events.values().sum::<u64>());
+    eprintln!(
+        "outbox {outbox}: {} events, {dups} duplicates (at least once)",
+        events.values().sum::<u64>()
+    );
     assert_eq!(retained_totals(broker.port), store);
     m
 }

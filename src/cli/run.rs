@@ -153,7 +153,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         pipeline = pipeline.with_tracker(Tracker::new(&cfg.tracker));
     }
     #[cfg(feature = "mqtt")]
-    let mqtt_keys = counter.as_ref().map(mqtt::CountKeys::of).unwrap_or_default();
+    let mqtt_keys = counter
+        .as_ref()
+        .map(mqtt::CountKeys::of)
+        .unwrap_or_default();
     if let Some(c) = counter {
         pipeline = pipeline.with_counter(c);
     }

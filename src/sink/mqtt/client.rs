@@ -20,8 +20,8 @@ use super::{CountKeys, Gap, Msg, StoreLink};
 use crate::count::{Event, TotalKey};
 use crate::sink::{RunStats, SinkError};
 use rumqttc::{
-    Client, ClientError, Connection, Event as MqttEvent, Incoming, LastWill, MqttOptions,
-    Outgoing, QoS, Transport,
+    Client, ClientError, Connection, Event as MqttEvent, Incoming, LastWill, MqttOptions, Outgoing,
+    QoS, Transport,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +97,10 @@ pub(super) fn spawn(
         opts.set_credentials(u.clone(), cfg.password.clone().unwrap_or_default());
     }
     if cfg.tls {
-        let ca = cfg.ca_file.as_deref().expect("validated: tls needs ca_file");
+        let ca = cfg
+            .ca_file
+            .as_deref()
+            .expect("validated: tls needs ca_file");
         opts.set_transport(Transport::tls_with_config(
             tls_config(ca).map_err(|m| failed(format!("mqtt.ca_file {}: {m}", ca.display())))?,
         ));
@@ -125,7 +128,9 @@ pub(super) fn spawn(
         addr: format!("{}:{}", cfg.host, cfg.port()),
         outbox_cap: cfg.outbox,
         linger: Duration::from_secs_f64(cfg.linger),
-        run: crate::store::now_wall_ms(),
+        run: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
         totals: keys.totals.into_iter().collect(),
         occupancy: keys.occupancy.into_iter().map(|k| (k, 0)).collect(),
         dirty_totals: BTreeSet::new(),
@@ -274,10 +279,13 @@ struct Worker {
     control: VecDeque<(String, Vec<u8>, QoS, bool)>,
     /// Events that found the queue or the outbox full, to read back from the store.
     gaps: VecDeque<Gap>,
+    // Without the store feature there is nothing to read back from.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     store: Option<StoreLink>,
     #[cfg(feature = "store")]
     replay: Option<super::replay::Replay>,
     #[cfg(not(feature = "store"))]
+    #[allow(dead_code)]
     replay: Option<()>,
     last_replay: Option<Instant>,
     /// (frames, uptime_ms) of the last stats message, for its fps.
@@ -290,7 +298,11 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        log::info!("mqtt: publishing to {} under {}/", self.addr, self.topics.base);
+        log::info!(
+            "mqtt: publishing to {} under {}/",
+            self.addr,
+            self.topics.base
+        );
         loop {
             self.net(Duration::from_millis(10));
             let ended = self.frames();
@@ -673,7 +685,8 @@ impl Worker {
 
     fn update_link(&mut self) {
         self.stats.connected = self.connected;
-        self.stats.outbox = (self.outbox_len() + self.gaps.iter().map(|g| g.len() as usize).sum::<usize>()) as u64;
+        self.stats.outbox =
+            (self.outbox_len() + self.gaps.iter().map(|g| g.len() as usize).sum::<usize>()) as u64;
     }
 
     fn publish_link(&mut self) {

@@ -39,7 +39,10 @@ impl Discovery {
         let object = object_id(object);
         let m = fields.as_object_mut().expect("an object");
         m.insert("unique_id".into(), format!("{}_{object}", self.node).into());
-        m.insert("availability_topic".into(), self.availability.clone().into());
+        m.insert(
+            "availability_topic".into(),
+            self.availability.clone().into(),
+        );
         m.insert("device".into(), self.device.clone());
         (
             format!("{}/sensor/{}/{object}/config", self.prefix, self.node),
