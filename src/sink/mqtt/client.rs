@@ -20,8 +20,8 @@ use super::{CountKeys, Gap, Msg, StoreLink};
 use crate::count::{Event, TotalKey};
 use crate::sink::{RunStats, SinkError};
 use rumqttc::{
-    Client, ClientError, Connection, Event as MqttEvent, Incoming, LastWill, MqttOptions, Outgoing,
-    QoS, Transport,
+    Client, ClientError, Connection, Event as MqttEvent, Incoming, LastWill, MqttOptions,
+    MqttState, Outgoing, QoS, Transport,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -186,6 +186,16 @@ fn tls_config(ca: &std::path::Path) -> Result<rumqttc::TlsConfiguration, String>
     Ok(rumqttc::TlsConfiguration::Rustls(Arc::new(config)))
 }
 
+/// The packets the MQTT thread tracks; None for the rest.
+fn translate(ev: &MqttEvent) -> Option<Net> {
+    match ev {
+        MqttEvent::Incoming(Incoming::PubAck(a)) => Some(Net::Acked(a.pkid)),
+        MqttEvent::Outgoing(Outgoing::Publish(p)) => Some(Net::Published(*p)),
+        MqttEvent::Outgoing(Outgoing::AwaitAck(_)) => Some(Net::AwaitAck),
+        _ => None,
+    }
+}
+
 fn net_loop(
     mut conn: Connection,
     tx: Sender<Net>,
@@ -203,14 +213,20 @@ fn net_loop(
                 backoff = BACKOFF_FIRST;
                 Net::Connected
             }
-            Ok(Ok(MqttEvent::Incoming(Incoming::PubAck(a)))) => Net::Acked(a.pkid),
-            Ok(Ok(MqttEvent::Outgoing(Outgoing::Publish(p)))) => Net::Published(p),
-            Ok(Ok(MqttEvent::Outgoing(Outgoing::AwaitAck(_)))) => Net::AwaitAck,
             Ok(Ok(MqttEvent::Outgoing(Outgoing::Disconnect))) => break,
-            Ok(Ok(_)) => continue,
+            Ok(Ok(ev)) => match translate(&ev) {
+                Some(n) => n,
+                None => continue,
+            },
             Ok(Err(e)) => {
                 if stop.load(Ordering::Acquire) {
                     break;
+                }
+                // What rumqttc read before the error (acknowledgements above all) belongs
+                // to the old connection and comes first.
+                let buffered: Vec<MqttEvent> = conn.eventloop.state.events.drain(..).collect();
+                for n in buffered.iter().filter_map(translate) {
+                    let _ = tx.send(n);
                 }
                 let lost = Net::Lost {
                     error: e.to_string(),
@@ -221,11 +237,13 @@ fn net_loop(
                 }
                 if was_connected {
                     // Publishes the MQTT thread queued before it heard of the loss must not
-                    // go out on the next connection (it will resend them itself): wait until
-                    // it has stopped publishing, then drop what rumqttc still holds (a clean
-                    // session clears it at the next ConnAck).
+                    // go out on the next connection (it resends them itself): wait until it
+                    // has stopped publishing, then drop what rumqttc still holds and start
+                    // from a fresh state, as a clean session should.
                     let _ = resume.recv_timeout(Duration::from_secs(2));
                     conn.eventloop.clean();
+                    conn.eventloop.pending.clear();
+                    conn.eventloop.state = MqttState::new(INFLIGHT, false);
                     was_connected = false;
                 }
                 let until = Instant::now() + backoff;
