@@ -54,6 +54,8 @@ pub struct Broker {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// More listener settings (TLS).
+    pub extra: String,
 }
 
 impl Broker {
@@ -63,10 +65,15 @@ impl Broker {
     }
 
     pub fn start_on(dir: &Path, port: u16) -> Broker {
+        Broker::start_with(dir, port, "")
+    }
+
+    pub fn start_with(dir: &Path, port: u16, extra: &str) -> Broker {
         let mut b = Broker {
             port,
             dir: dir.to_owned(),
             child: None,
+            extra: extra.to_string(),
         };
         b.restart();
         b
@@ -81,10 +88,18 @@ impl Broker {
             format!(
                 "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
                  persistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n\
-                 log_dest file {}/mosquitto.log\n",
+                 log_dest file {}/mosquitto.log\n{}{}\n",
                 self.port,
                 self.dir.display(),
-                self.dir.display()
+                self.dir.display(),
+                // As root, Mosquitto would switch to the `mosquitto` user, which cannot read
+                // the test's temporary folder.
+                if unsafe { libc::geteuid() } == 0 {
+                    "user root\n"
+                } else {
+                    ""
+                },
+                self.extra
             ),
         )
         .unwrap();
