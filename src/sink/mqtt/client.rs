@@ -155,6 +155,8 @@ pub(super) fn spawn(
         replay: None,
         last_replay: None,
         prev_stats: None,
+        last_stats: None,
+        stats_every: Duration::from_secs_f64(cfg.stats_interval),
         stats: LinkStats::default(),
         link,
         warned_down: false,
@@ -308,6 +310,10 @@ struct Worker {
     last_replay: Option<Instant>,
     /// (frames, uptime_ms) of the last stats message, for its fps.
     prev_stats: Option<(u64, u64)>,
+    /// The last stats from the frame loop and when they came: a camera that sends nothing
+    /// means no frames and so no stats, and the MQTT thread then repeats them (fps 0).
+    last_stats: Option<(RunStats, Instant)>,
+    stats_every: Duration,
     stats: LinkStats,
     link: Arc<Mutex<LinkStats>>,
     warned_down: bool,
@@ -327,6 +333,7 @@ impl Worker {
             if self.connected {
                 self.pump(false);
             }
+            self.stalled_stats();
             self.publish_link();
             if ended {
                 break;
@@ -682,7 +689,19 @@ impl Worker {
         }
     }
 
+    fn stalled_stats(&mut self) {
+        let Some((mut s, at)) = self.last_stats else {
+            return;
+        };
+        let since = at.elapsed();
+        if since >= 2 * self.stats_every {
+            s.uptime_ms += since.as_millis() as u64;
+            self.on_stats(&s);
+        }
+    }
+
     fn on_stats(&mut self, s: &RunStats) {
+        self.last_stats = Some((*s, Instant::now()));
         let fps = match self.prev_stats {
             Some((f, t)) if s.uptime_ms > t => {
                 (s.frames.saturating_sub(f)) as f64 * 1000.0 / (s.uptime_ms - t) as f64

@@ -111,7 +111,8 @@ impl CountKeys {
             totals: counter.totals().to_vec(),
             occupancy: counter
                 .occupancy()
-                .map(|o| (o.zone.to_string(), o.label.to_string()))
+                // As the frame side names them (a `Name`: long labels are cut).
+                .map(|o| (name(o.zone).to_string(), name(o.label).to_string()))
                 .collect(),
         }
     }

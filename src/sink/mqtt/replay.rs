@@ -136,3 +136,87 @@ impl Replay {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::count::{Direction, EventKind};
+    use crate::store::{RunInfo, StoreConfig};
+
+    fn ev(frame: u64, track_id: u32) -> Event {
+        Event {
+            kind: EventKind::Crossing,
+            place: name("door"),
+            label: name("person"),
+            class_id: 1,
+            direction: Some(Direction::In),
+            track_id,
+            score: 0.5,
+            frame,
+            time: EventTime {
+                wall_ms: 1_800_000_000_000 + frame as i64,
+                mono_ms: frame,
+                clock_suspect: false,
+            },
+            dwell_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_gap_is_read_back_by_position_in_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut store = Store::open(&path, &StoreConfig::default()).unwrap();
+        let run = store.begin_run(&RunInfo::default()).unwrap();
+        // frame 1: tracks 10, 11; frame 2: 20, 21, 22; frame 3: 30
+        let events = [
+            ev(1, 10),
+            ev(1, 11),
+            ev(2, 20),
+            ev(2, 21),
+            ev(2, 22),
+            ev(3, 30),
+        ];
+        store.write_events(run, &events).unwrap();
+        // another run with the same frame numbers must not be read
+        let other = store.begin_run(&RunInfo::default()).unwrap();
+        store.write_events(other, &[ev(1, 99), ev(2, 98)]).unwrap();
+
+        let r = Replay::open(&path, Some(run)).unwrap();
+        assert_eq!(r.last_frame().unwrap(), Some(3));
+        // seq 2..=5: from the second event of frame 1 to the third of frame 2
+        let gap = Gap {
+            first: 2,
+            last: 5,
+            from: (1, 1),
+            to: (2, 2),
+        };
+        let all = r.gap(&gap, 10).unwrap();
+        let ids: Vec<u32> = all.events.iter().map(|e| e.track_id).collect();
+        assert_eq!(ids, [11, 20, 21, 22]);
+        assert!(all.rest.is_none());
+        assert_eq!(all.missing, 0);
+        assert_eq!(all.events[0], events[1]);
+
+        let part = r.gap(&gap, 3).unwrap();
+        assert_eq!(part.events.len(), 3);
+        let rest = part.rest.unwrap();
+        assert_eq!(
+            (rest.first, rest.last, rest.from, rest.to),
+            (5, 5, (2, 2), (2, 2))
+        );
+        let tail = r.gap(&rest, 3).unwrap();
+        assert_eq!(tail.events[0].track_id, 22);
+        assert!(tail.rest.is_none());
+
+        // events the store never got are counted as missing
+        let beyond = Gap {
+            first: 6,
+            last: 8,
+            from: (3, 0),
+            to: (4, 1),
+        };
+        let b = r.gap(&beyond, 10).unwrap();
+        assert_eq!((b.events.len(), b.missing), (1, 2));
+    }
+}
