@@ -13,7 +13,8 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
-                qemu-user-static v4l-utils libv4l-dev file
+                qemu-user-static v4l-utils libv4l-dev file mosquitto mosquitto-clients \
+                openssl
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
 PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools
 

@@ -23,6 +23,8 @@ pub struct EdgeConfig {
     pub tracker: TrackerConfig,
     #[cfg(feature = "store")]
     pub store: Option<crate::store::StoreConfig>,
+    #[cfg(feature = "mqtt")]
+    pub mqtt: Option<crate::sink::mqtt::MqttConfig>,
     #[serde(default, rename = "line")]
     pub lines: Vec<LineConfig>,
     #[serde(default, rename = "zone")]
@@ -124,6 +126,10 @@ impl EdgeConfig {
         if let Some(s) = self.store.as_mut() {
             fix(&mut s.path);
         }
+        #[cfg(feature = "mqtt")]
+        if let Some(m) = self.mqtt.as_mut() {
+            m.resolve_paths(dir);
+        }
     }
 
     /// Checks what can be checked without the model; lines and zones are checked against the
@@ -154,6 +160,10 @@ impl EdgeConfig {
         if let Some(s) = &self.store {
             s.validate()
                 .map_err(|e| ("store".to_string(), e.to_string()))?;
+        }
+        #[cfg(feature = "mqtt")]
+        if let Some(m) = &self.mqtt {
+            m.validate()?;
         }
         self.tracker
             .validate()

@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use ssd_edge::config::EdgeConfig;
 use ssd_edge::count::Counter;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
+#[cfg(feature = "mqtt")]
+use ssd_edge::sink::mqtt;
 use ssd_edge::sink::store::StoreSink;
 use ssd_edge::sink::{GroundTruthSink, JsonLines};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
@@ -21,7 +23,7 @@ const SYNTH_FRAMES: u64 = 100;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The board's config file: [source], [model], [tracker], [store], [[line]], [[zone]]
+    /// The board's config file: [source], [model], [tracker], [store], [mqtt], [[line]], [[zone]]
     /// (example: deploy/edge.toml). Flags override it.
     #[arg(long, value_name = "edge.toml")]
     pub config: Option<PathBuf>,
@@ -160,15 +162,37 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if tracking {
         pipeline = pipeline.with_tracker(Tracker::new(&cfg.tracker));
     }
+    #[cfg(feature = "mqtt")]
+    let mqtt_keys = counter
+        .as_ref()
+        .map(mqtt::CountKeys::of)
+        .unwrap_or_default();
     if let Some(c) = counter {
         pipeline = pipeline.with_counter(c);
     }
+    #[cfg(feature = "mqtt")]
+    let mut store_link = None;
     if let Some(store) = store {
         let info = RunInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             model: model_name.clone(),
         };
-        pipeline = pipeline.with_sink(Box::new(StoreSink::start(store, info)?));
+        let sink = StoreSink::start(store, info)?;
+        #[cfg(feature = "mqtt")]
+        {
+            store_link = Some(mqtt::StoreLink {
+                path: sink.path().to_owned(),
+                run_id: sink.run_id(),
+            });
+        }
+        pipeline = pipeline.with_sink(Box::new(sink));
+    }
+    // After the store sink: sinks finish in order, so the MQTT thread's final totals and
+    // read-backs see everything committed.
+    #[cfg(feature = "mqtt")]
+    if let Some(m) = &cfg.mqtt {
+        let sink = mqtt::MqttSink::start(m, mqtt_keys, store_link, &model_name)?;
+        pipeline = pipeline.with_sink(Box::new(sink));
     }
     if matches!(spec, SourceSpec::Synth(_)) {
         let gt = GroundTruthSink::new(pipeline.labels(), 0.5);

@@ -6,6 +6,8 @@
 pub mod ground_truth;
 pub mod json;
 pub mod jsonl;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 #[cfg(feature = "store")]
 pub mod store;
 

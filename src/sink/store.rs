@@ -40,6 +40,16 @@ impl StoreSink {
             .map_or(self.final_status, Writer::status)
     }
 
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// This run's id in the database, when known at start-up ([`Writer::run_id`]).
+    pub fn run_id(&self) -> Option<i64> {
+        self.writer.as_ref().and_then(Writer::run_id)
+    }
+
     fn writer(&self) -> Result<&Writer, SinkError> {
         self.writer
             .as_ref()

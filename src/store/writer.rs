@@ -57,6 +57,7 @@ pub struct Writer {
     tx: SyncSender<WriterMsg>,
     handle: Option<JoinHandle<Result<(), StoreError>>>,
     shared: Arc<Shared>,
+    run_id: Option<i64>,
 }
 
 impl Writer {
@@ -75,7 +76,14 @@ impl Writer {
             tx,
             handle: Some(handle),
             shared,
+            run_id,
         })
+    }
+
+    /// This run's id in `runs`, when it was written at start-up (None: the disk refused
+    /// it then, and it is written with the first commit that succeeds).
+    pub fn run_id(&self) -> Option<i64> {
+        self.run_id
     }
 
     pub fn sender(&self) -> &SyncSender<WriterMsg> {
