@@ -247,6 +247,7 @@ mod tests {
             class_id: 2,
             score: 0.5,
             bbox: [1.004, 2.0, 3.5, 4.0],
+            filtered: [1.0, 2.0, 3.5, 4.0],
             hits: 3,
             lost_frames: 1,
         }];

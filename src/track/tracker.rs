@@ -33,6 +33,8 @@ struct Track {
     /// an object that stopped while unseen).
     observed: [f32; 4],
     observed_frame: u64,
+    /// The detection matched this frame (what is reported for a matched track).
+    det_box: [f32; 4],
     state: State,
     hits: u32,
     lost_frames: u32,
@@ -157,7 +159,12 @@ impl Tracker {
                     id: t.id,
                     class_id: t.class_id,
                     score: t.score,
-                    bbox: t.kf.bbox(),
+                    bbox: if t.lost_frames == 0 {
+                        t.det_box
+                    } else {
+                        t.kf.bbox()
+                    },
+                    filtered: t.kf.bbox(),
                     hits: t.hits,
                     lost_frames: t.lost_frames,
                 });
@@ -318,6 +325,7 @@ impl Tracker {
             t.lost_frames = 0;
             t.observed = t.kf.bbox();
             t.observed_frame = self.frame;
+            t.det_box = d.bbox;
             if t.state == State::Lost {
                 t.state = State::Tracked;
             }
@@ -370,6 +378,7 @@ impl Tracker {
             t.lost_frames = 0;
             t.observed = t.kf.bbox();
             t.observed_frame = self.frame;
+            t.det_box = d.bbox;
             t.state = State::Tracked;
         }
     }
@@ -392,6 +401,7 @@ impl Tracker {
                 kf: KalmanBox::new(d.z),
                 observed: d.bbox,
                 observed_frame: self.frame,
+                det_box: d.bbox,
                 state: State::Tentative,
                 hits: 1,
                 lost_frames: 0,
