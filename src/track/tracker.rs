@@ -356,7 +356,7 @@ impl Tracker {
                 return None;
             }
             let overlap = iou(&t.observed, &d.bbox);
-            (overlap > 0.0).then(|| 1.0 - overlap as f64)
+            (overlap > 0.0).then_some(1.0 - overlap as f64)
         });
         self.assigner.solve(
             self.cfg.assignment,
