@@ -149,7 +149,8 @@ eval-count: train-tool $(EVAL_STAMP)
 	  --ssd-train $(TRAIN) --work $(EVAL_COUNT_DIR) $(EVAL_COUNT_ARGS)
 
 # Soak: one long counting run on the synthetic street; frames and resident memory at the start
-# and the end, failing if memory keeps growing.
+# and the end, failing if memory keeps growing (20,000 frames: about 8 minutes at the float
+# model's ~40 fps here, longer on a shared machine).
 SOAK_FRAMES ?= 20000
 SOAK_DIR    ?= $(CACHE)/soak
 soak: deps-apt
