@@ -140,7 +140,7 @@ eval-track: train-tool $(EVAL_STAMP)
 # Line-crossing counts of `ssd-edge track --config` against `trackers` (ByteTrack, OC-SORT,
 # SORT) + supervision's LineZone on the very same detection files: the shipped float model's
 # and spoiled true boxes, on held-out synthetic sequences with at least 200 true crossings
-# (cached in EVAL_COUNT_DIR: about 10 minutes the first time, a few minutes after).
+# (cached in EVAL_COUNT_DIR: about 9 minutes the first time here, about a minute after).
 EVAL_COUNT_DIR  ?= $(CACHE)/eval-count
 EVAL_COUNT_ARGS ?=
 eval-count: train-tool $(EVAL_STAMP)
