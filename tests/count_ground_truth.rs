@@ -38,6 +38,40 @@ fn spec(line_x: f32, width: f32) -> CountSpec {
 struct Spoil {
     jitter: f32,
     drop: f32,
+    /// Add a person who walks to the line, stands on it with the box dithering across it
+    /// (and often missing), then walks on: one true crossing per visit.
+    flicker: bool,
+}
+
+/// Visits of the flickering person: one starts every `FLICKER_EVERY` frames.
+const FLICKER_EVERY: u64 = 700;
+const FLICKER_WALK: u64 = 40;
+const FLICKER_STAND: u64 = 150;
+
+/// The flickering person's box in frame `f` (None: not there or not detected), and the
+/// direction of its visit. Seen beyond the band for 40 frames on each side, so it really
+/// crosses once.
+fn flicker_box(f: u64, line_x: f32, height: f32, rng: &mut Rng) -> Option<([f32; 4], usize)> {
+    let visit = f / FLICKER_EVERY;
+    let k = f % FLICKER_EVERY;
+    if k >= 2 * FLICKER_WALK + FLICKER_STAND {
+        return None;
+    }
+    let mut v = Rng::from_parts(&[visit, 0xF11C]);
+    let right = v.chance(0.5);
+    let y0 = v.range_f32(0.0, height - 70.0);
+    let step = if right { 2.0 } else { -2.0 };
+    let cx = if k < FLICKER_WALK {
+        line_x - step * (FLICKER_WALK - k) as f32
+    } else if k < FLICKER_WALK + FLICKER_STAND {
+        if rng.chance(0.3) {
+            return None;
+        }
+        line_x + rng.range_f32(-6.0, 6.0)
+    } else {
+        line_x + step * (k + 1 - FLICKER_WALK - FLICKER_STAND) as f32
+    };
+    Some(([cx - 13.0, y0, cx + 13.0, y0 + 70.0], usize::from(!right)))
 }
 
 /// Runs a sequence until it has made `crossings` true crossings; returns (true, counted) per
@@ -45,7 +79,10 @@ struct Spoil {
 type PerClass<T> = [[T; 2]; NUM_CLASSES];
 
 fn count(seed: u64, crossings: u32, spoil: Spoil) -> (PerClass<u32>, PerClass<u64>) {
-    let cfg = SequenceConfig::default();
+    let mut cfg = SequenceConfig::default();
+    // The boxes come from what is drawn; the per-pixel lighting and noise only cost time.
+    cfg.scene.lighting = false;
+    cfg.scene.noise = 0;
     let (w, h) = (cfg.scene.width, cfg.scene.height);
     let mut seq = Sequence::new(cfg, seed);
     let mut img = image::RgbImage::new(w, h);
@@ -56,9 +93,29 @@ fn count(seed: u64, crossings: u32, spoil: Spoil) -> (PerClass<u32>, PerClass<u6
     let mut counter = Counter::new(spec(seq.line_x(), w as f32), &labels, tcfg.capacity).unwrap();
     let mut inputs = Vec::with_capacity(64);
     let mut frame = 0u64;
+    let mut flicker_counts = [0u32; 2];
+    let line_x = seq.line_x();
     loop {
         let gt = seq.next_frame(&mut img);
         inputs.clear();
+        let k = frame % FLICKER_EVERY;
+        let flicker_near = spoil.flicker && k < 2 * FLICKER_WALK + FLICKER_STAND;
+        if spoil.flicker {
+            if k == 2 * FLICKER_WALK + FLICKER_STAND - 1 {
+                // the visit ends beyond the band: its crossing is complete
+                let (_, d) = flicker_box(frame, line_x, h as f32, &mut rng).unwrap();
+                flicker_counts[d] += 1;
+            }
+            if let Some((b, _)) = flicker_box(frame, line_x, h as f32, &mut rng) {
+                if !rng.chance(spoil.drop) {
+                    inputs.push(TrackInput {
+                        class_id: 1,
+                        score: rng.range_f32(0.55, 0.95),
+                        bbox: b,
+                    });
+                }
+            }
+        }
         for g in gt {
             if rng.chance(spoil.drop) {
                 continue;
@@ -89,7 +146,7 @@ fn count(seed: u64, crossings: u32, spoil: Spoil) -> (PerClass<u32>, PerClass<u6
             .objects()
             .iter()
             .any(|g| (0.5 * (g.bbox[0] + g.bbox[2]) - seq.line_x()).abs() < 20.0);
-        if total >= crossings && !near {
+        if total >= crossings && !near && !flicker_near {
             break;
         }
     }
@@ -108,7 +165,10 @@ fn count(seed: u64, crossings: u32, spoil: Spoil) -> (PerClass<u32>, PerClass<u6
         };
         counted[class][d] += n;
     }
-    (*seq.counts(), counted)
+    let mut truth = *seq.counts();
+    truth[0][0] += flicker_counts[0];
+    truth[0][1] += flicker_counts[1];
+    (truth, counted)
 }
 
 fn assert_exact(truth: PerClass<u32>, counted: PerClass<u64>) {
@@ -128,16 +188,16 @@ fn exact_counts_on_clean_true_boxes() {
         Spoil {
             jitter: 0.0,
             drop: 0.0,
+            flicker: false,
         },
     );
     assert_exact(truth, counted);
 }
 
-/// With 3 px jitter and 20 % of boxes missing, one crossing in 400 is still lost (an identity
-/// switch between two objects passing each other during drop-outs): stated, not hidden.
+/// 3 px jitter, 20 % of boxes missing and a person flickering on the line: still exact, per
+/// class and direction, on two sequences of at least 200 crossings each.
 #[test]
-fn counts_with_jitter_and_dropouts_are_off_by_at_most_one_in_400() {
-    let mut off = 0u64;
+fn exact_counts_with_jitter_dropouts_and_flicker() {
     for seed in [12, 13] {
         let (truth, counted) = count(
             seed,
@@ -145,14 +205,12 @@ fn counts_with_jitter_and_dropouts_are_off_by_at_most_one_in_400() {
             Spoil {
                 jitter: 3.0,
                 drop: 0.2,
+                flicker: true,
             },
         );
-        for (t, c) in truth.iter().flatten().zip(counted.iter().flatten()) {
-            off += (*t as u64).abs_diff(*c);
-        }
         eprintln!("seed {seed}: true {truth:?} counted {counted:?}");
+        assert_exact(truth, counted);
     }
-    assert!(off <= 1, "{off} crossings off in 400");
 }
 
 #[test]

@@ -172,3 +172,78 @@ fn bad_tracker_configs_name_the_file_and_key() {
     );
     assert_fails_with(&o, &["/nonexistent/t.toml"]);
 }
+
+/// `--config` with a line: the counter of `ssd-edge run` on the detection file. The walk's two
+/// people cross x = 150 in opposite directions: one `in`, one `out`.
+#[test]
+fn a_config_with_a_line_counts_the_tracks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("edge.toml");
+    std::fs::write(
+        &cfg,
+        "[tracker]\nmin_hits = 2\n[[line]]\nname = \"door\"\na = [0.5, 1.0]\nb = [0.5, 0.0]\n\
+         anchor = \"center\"\n",
+    )
+    .unwrap();
+    let out = lines(&ssd_edge(&["track", "--config", s(&cfg)], Some(&walk(80))));
+    assert_eq!(out.len(), 81, "80 frames and the summary");
+    let events: Vec<&serde_json::Value> = out[..80]
+        .iter()
+        .flat_map(|l| l["events"].as_array().unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for e in &events {
+        assert_eq!(e["kind"], "crossing");
+        assert_eq!(e["place"], "door");
+        assert_eq!(e["label"], "person");
+    }
+    // frames are 33 ms apart in the input
+    assert_eq!(
+        events[0]["time"]["mono_ms"].as_u64().unwrap(),
+        events[0]["frame"].as_u64().unwrap() * 33
+    );
+    let totals = &out[80]["summary"]["totals"]["door"]["crossing"]["person"];
+    assert_eq!(totals["in"], 1, "{}", out[80]);
+    assert_eq!(totals["out"], 1, "{}", out[80]);
+}
+
+#[test]
+fn counting_needs_matching_labels_and_a_frame_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("edge.toml");
+    std::fs::write(
+        &cfg,
+        "[[line]]\nname = \"door\"\na = [0.5, 1.0]\nb = [0.5, 0.0]\nclasses = [\"person\"]\n",
+    )
+    .unwrap();
+    // the input calls class 1 "person"; these labels call it "cat"
+    let any = dir.path().join("any.toml");
+    std::fs::write(
+        &any,
+        "[[line]]\nname = \"door\"\na = [0.5, 1.0]\nb = [0.5, 0.0]\n",
+    )
+    .unwrap();
+    let o = ssd_edge(
+        &["track", "--config", s(&any), "--labels", "cat,dog"],
+        Some(&walk(3)),
+    );
+    assert_fails_with(&o, &["class id 1", "person", "--labels"]);
+    // a class filter naming a label the table lacks is the config's error
+    let o = ssd_edge(&["track", "--config", s(&cfg), "--labels", "car"], Some(""));
+    assert_fails_with(&o, &["edge.toml", "person"]);
+    // no width/height in the input and no --size
+    let bare = "{\"frame\":0,\"detections\":[]}\n";
+    let o = ssd_edge(&["track", "--config", s(&cfg)], Some(bare));
+    assert_fails_with(&o, &["--size"]);
+    let out = lines(&ssd_edge(
+        &["track", "--config", s(&cfg), "--size", "300x300"],
+        Some(bare),
+    ));
+    assert_eq!(out.len(), 2);
+    // --config and --tracker-config are one or the other
+    let o = ssd_edge(
+        &["track", "--config", s(&cfg), "--tracker-config", s(&cfg)],
+        Some(""),
+    );
+    assert!(!o.status.success());
+}

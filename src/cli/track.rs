@@ -1,8 +1,14 @@
 //! `ssd-edge track`: detections as JSON lines (what `ssd-edge run` prints) through the
-//! tracker, one JSON line of confirmed tracks per frame on stdout.
+//! tracker, one JSON line of confirmed tracks per frame on stdout. With `--config` naming
+//! lines or zones, the same counter as `ssd-edge run` counts on those tracks: each line gets
+//! the frame's events and a summary with the totals closes the output, so a detector's saved
+//! output can be counted with the detector out of the loop.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use ssd_edge::config::EdgeConfig;
+use ssd_edge::count::{CountSpec, Counter, Event, EventTime};
+use ssd_edge::pipeline::totals_json;
 use ssd_edge::track::jsonl::{write_tracks, DetectionFrame, DetectionReader};
 use ssd_edge::track::{Tracker, TrackerConfig, TrackerOutput};
 use std::fs::File;
@@ -16,9 +22,26 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// TOML file with a `[tracker]` table (see docs/tracking.md) [default: built-in defaults].
-    #[arg(long, value_name = "FILE.toml")]
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "config")]
     pub tracker_config: Option<PathBuf>,
+    /// The board's config: its `[tracker]` table, and its `[[line]]`s and `[[zone]]`s to
+    /// count on (the other tables are not used here).
+    #[arg(long, value_name = "edge.toml")]
+    pub config: Option<PathBuf>,
+    /// Labels of class ids 1, 2, ... for counting (class filters and event labels); an input
+    /// naming a class id otherwise is an error [default: the shipped model's].
+    #[arg(long, value_name = "L1,L2,..", value_delimiter = ',')]
+    pub labels: Option<Vec<String>>,
+    /// Frame size for counting when input lines carry no width and height.
+    #[arg(long, value_name = "WxH", value_parser = ssd_edge::source::parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frame rate giving event times when input lines carry no timestamp_us.
+    #[arg(long, default_value_t = 15.0)]
+    pub fps: f64,
 }
+
+/// The shipped model's classes (models/README.md), after the background.
+const SHIPPED_LABELS: [&str; 3] = ["person", "car", "bicycle"];
 
 /// A file holding only a `[tracker]` table.
 #[derive(Deserialize)]
@@ -72,20 +95,50 @@ pub fn track_frames<R: BufRead>(
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let cfg = match &args.tracker_config {
-        Some(p) => load_tracker_config(p)?,
-        None => TrackerConfig::default(),
+    let (cfg, spec) = match (&args.config, &args.tracker_config) {
+        (Some(p), _) => {
+            let c = EdgeConfig::load(p)?;
+            let spec = c.count_spec();
+            (c.tracker, spec)
+        }
+        (None, Some(p)) => (load_tracker_config(p)?, CountSpec::default()),
+        (None, None) => (TrackerConfig::default(), CountSpec::default()),
+    };
+    anyhow::ensure!(
+        args.fps.is_finite() && args.fps > 0.0 && args.fps <= 1e4,
+        "--fps {}: must be a positive frame rate",
+        args.fps
+    );
+    let mut counting = if spec.is_empty() {
+        None
+    } else {
+        let config = args.config.as_deref().unwrap_or(Path::new("--config"));
+        Some(Counting::new(spec, &args, config, cfg.capacity)?)
     };
     let (input, name) = open_input(args.input.as_deref())?;
     let mut reader = DetectionReader::new(input);
     let mut tracker = Tracker::new(&cfg);
     let mut out = BufWriter::new(io::stdout().lock());
     let frames = track_frames(&mut reader, &name, &mut tracker, |frame, tracks, labels| {
-        write_tracks(&mut out, frame.frame, tracks, labels)?;
+        let events = match counting.as_mut() {
+            Some(c) => Some(c.frame(frame, tracks, labels, &name)?),
+            None => None,
+        };
+        write_tracks(&mut out, frame.frame, tracks, labels, events)?;
         // Flushed per frame: a live `run | track` pipe sees each frame as it happens.
         out.flush().context("writing to stdout")
     })?;
     let s = tracker.stats();
+    if let Some(c) = &counting {
+        let summary = serde_json::json!({"summary": {
+            "frames": frames,
+            "tracks": s.tracks_started,
+            "totals": totals_json(&c.counter),
+        }});
+        writeln!(out, "{summary}")
+            .and_then(|_| out.flush())
+            .context("writing to stdout")?;
+    }
     log::info!(
         "{frames} frames; detections rejected (non-finite or empty boxes): {}, over \
          max_detections: {}; tracks not started for lack of capacity: {}",
@@ -94,4 +147,83 @@ pub fn run(args: Args) -> Result<ExitCode> {
         s.dropped_tracks
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The counting stage of `track --config`: the counter `run` uses, fed the input's frames.
+struct Counting {
+    counter: Counter,
+    labels: Vec<String>,
+    size: Option<(u32, u32)>,
+    frame_ms: f64,
+    /// Wall time of the first frame: event times are this plus the input's timestamps.
+    start_ms: i64,
+    /// Input labels already checked against `labels`.
+    checked: usize,
+}
+
+impl Counting {
+    fn new(spec: CountSpec, args: &Args, config: &Path, capacity: usize) -> Result<Self> {
+        let mut labels = vec!["background".to_string()];
+        match &args.labels {
+            Some(l) => labels.extend(l.iter().map(|s| s.trim().to_string())),
+            None => labels.extend(SHIPPED_LABELS.map(String::from)),
+        }
+        let counter = Counter::new(spec, &labels, capacity)
+            .map_err(|e| anyhow::anyhow!("{}: {}: {}", config.display(), e.key, e.message))?;
+        let start_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Ok(Counting {
+            counter,
+            labels,
+            size: args.size,
+            frame_ms: 1e3 / args.fps,
+            start_ms,
+            checked: 0,
+        })
+    }
+
+    fn frame(
+        &mut self,
+        frame: &DetectionFrame,
+        tracks: &TrackerOutput<'_>,
+        input_labels: &[Option<String>],
+        input: &str,
+    ) -> Result<&[Event]> {
+        // Counts under a wrong name would be silently wrong: the input's own labels must
+        // agree with the table the counter uses.
+        for (k, l) in input_labels.iter().enumerate().skip(self.checked) {
+            if let Some(l) = l {
+                if self.labels.get(k) != Some(l) {
+                    bail!(
+                        "{input} names class id {k} {l:?}, but counting uses {:?} for it: \
+                         give the detector's labels with --labels",
+                        self.labels.get(k).map_or("nothing", String::as_str)
+                    );
+                }
+            }
+        }
+        self.checked = input_labels.len();
+        let size = match (frame.width, frame.height) {
+            (Some(w), Some(h)) => (w, h),
+            _ => self.size.with_context(|| {
+                format!(
+                    "{input}: frame {} has no width and height; give the frame size with --size",
+                    frame.frame
+                )
+            })?,
+        };
+        let mono_ms = match frame.timestamp_us {
+            Some(us) => us / 1000,
+            None => (frame.frame as f64 * self.frame_ms) as u64,
+        };
+        let time = EventTime {
+            wall_ms: self.start_ms.saturating_add(mono_ms as i64),
+            mono_ms,
+            clock_suspect: false,
+        };
+        self.counter
+            .update(size, tracks.tracks, tracks.removed, frame.frame, time)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))
+    }
 }

@@ -195,7 +195,7 @@ impl Counter {
                 }
                 if let Some(d) = self.lines[l]
                     .geom
-                    .update(&mut self.line_states[s * nl + l], &t.bbox)
+                    .update(&mut self.line_states[s * nl + l], &t.filtered)
                 {
                     let place = self.lines[l].name.clone();
                     self.emit(Event {
@@ -218,7 +218,7 @@ impl Counter {
                 }
                 if let Some(change) = self.zones[z].geom.update(
                     &mut self.zone_states[s * nz + z],
-                    &t.bbox,
+                    &t.filtered,
                     time.mono_ms,
                 ) {
                     self.zone_event(z, change, t.id, t.class_id, t.score, frame, time);
@@ -354,6 +354,7 @@ mod tests {
             class_id,
             score: 0.9,
             bbox: [x - 10.0, 140.0, x + 10.0, 160.0],
+            filtered: [x - 10.0, 140.0, x + 10.0, 160.0],
             hits: 5,
             lost_frames: 0,
         }
@@ -426,6 +427,7 @@ mod tests {
         let mut t = track(7, 1, 100.0);
         c.update((300, 300), &[t], &[], 0, at(0)).unwrap();
         t.bbox = [160.0, 140.0, 180.0, 160.0];
+        t.filtered = t.bbox;
         t.lost_frames = 2;
         assert!(c
             .update((300, 300), &[t], &[], 1, at(100))

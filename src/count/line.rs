@@ -49,6 +49,14 @@ impl LineGeom {
         } else if d < -self.band {
             Side::Left
         } else {
+            // A track first seen inside the band (it appeared there, or its track began
+            // mid-crossing) starts on the side of the line its anchor is on: leaving the band
+            // on the other side is then a crossing, as the line itself defines it. Later
+            // visits to the band change nothing, which is what the band is for.
+            if state.side == Side::Unknown {
+                state.side = if d < 0.0 { Side::Left } else { Side::Right };
+                state.last = p;
+            }
             return None;
         };
         let before = std::mem::replace(&mut state.side, now);
@@ -132,6 +140,16 @@ mod tests {
         let l = line(4.0);
         assert!(run(&l, &[150.0, 160.0], 100.0).is_empty());
         assert!(run(&l, &[100.0, 101.0, 99.0], 100.0).is_empty());
+    }
+
+    #[test]
+    fn a_track_first_seen_inside_the_band_starts_on_its_anchor_side() {
+        let l = line(4.0);
+        // just left of the line, then out to the right: it crossed
+        assert_eq!(run(&l, &[98.0, 101.0, 110.0], 100.0), vec![Direction::In]);
+        assert_eq!(run(&l, &[102.0, 99.0, 90.0], 100.0), vec![Direction::Out]);
+        // just right of the line, then out to the right: it did not
+        assert!(run(&l, &[101.0, 98.0, 110.0, 120.0], 100.0).is_empty());
     }
 
     #[test]

@@ -62,6 +62,16 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| StoreError::sqlite(&path, e))?;
+        // SQLite falls back to read-only when the file cannot be opened for writing (a card
+        // remounted read-only), and with the WAL files of an earlier run still there nothing
+        // fails until the first commit: refuse now, not after a run of counts kept only in
+        // memory.
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(StoreError::CannotOpen {
+                path,
+                detail: "the database opened read-only".into(),
+            });
+        }
         schema::prepare_for_writing(&conn, &path).map_err(|e| match e {
             StoreError::Sqlite { path, source }
                 if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>

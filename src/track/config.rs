@@ -26,6 +26,11 @@ pub struct TrackerConfig {
     pub second_match_threshold: f32,
     /// Tentative tracks against the high detections left over, on fused `1 - IoU`.
     pub unconfirmed_match_threshold: f32,
+    /// Recovery (OC-SORT's observation-centric recovery): confirmed tracks still unmatched
+    /// against the high detections left, on `1 - IoU` with the box last *observed* rather
+    /// than the prediction, so an object that stopped while unseen is found again where it
+    /// was instead of starting a new track. 0 turns the pass off.
+    pub recovery_match_threshold: f32,
     /// Multiply IoU by the detection score before the first and tentative passes (ByteTrack's
     /// `fuse_score`, on except for MOT20).
     pub fuse_score: bool,
@@ -52,6 +57,7 @@ impl Default for TrackerConfig {
             match_threshold: 0.8,
             second_match_threshold: 0.5,
             unconfirmed_match_threshold: 0.7,
+            recovery_match_threshold: 0.7,
             fuse_score: true,
             min_hits: 2,
             lost_buffer: 30,
@@ -102,6 +108,13 @@ impl TrackerConfig {
                     format_args!("{v} is not a 1 - IoU limit in (0, 1]"),
                 ));
             }
+        }
+        let r = self.recovery_match_threshold;
+        if !(0.0..=1.0).contains(&r) {
+            return Err(err(
+                "recovery_match_threshold",
+                format_args!("{r} is not a 1 - IoU limit in [0, 1] (0: off)"),
+            ));
         }
         if self.low_threshold > self.high_threshold {
             return Err(err(

@@ -7,12 +7,14 @@
 //! path, so it may allocate per line.
 
 use super::{TrackInput, TrackerOutput};
+use crate::count::Event;
 use serde::Deserialize;
 use std::io::{self, BufRead, Write};
 
 #[derive(Deserialize)]
 struct LineIn {
     frame: Option<u64>,
+    timestamp_us: Option<u64>,
     width: Option<u32>,
     height: Option<u32>,
     detections: Option<Vec<DetIn>>,
@@ -33,6 +35,8 @@ struct DetIn {
 pub struct DetectionFrame {
     /// The line's `frame`, or the count of frames read before it when absent.
     pub frame: u64,
+    /// The line's `timestamp_us` (microseconds since the run started), when given.
+    pub timestamp_us: Option<u64>,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub detections: Vec<TrackInput>,
@@ -95,6 +99,7 @@ impl<R: BufRead> DetectionReader<R> {
                 continue;
             };
             self.current.frame = parsed.frame.unwrap_or(self.frames);
+            self.current.timestamp_us = parsed.timestamp_us;
             self.current.width = parsed.width;
             self.current.height = parsed.height;
             self.current.detections.clear();
@@ -133,12 +138,15 @@ impl<R: BufRead> DetectionReader<R> {
 }
 
 /// `{"frame":F,"tracks":[{"id","class_id","label","score","box","lost_frames"}..]}`, plus
-/// `"removed":[ids]` when tracks were dropped this frame. `label` is null for an unknown class.
+/// `"removed":[ids]` when tracks were dropped this frame, and `"events":[..]` (the counting
+/// stage's, as `ssd-edge run` prints them) when `events` is given. `label` is null for an
+/// unknown class.
 pub fn write_tracks<W: Write>(
     out: &mut W,
     frame: u64,
     tracks: &TrackerOutput<'_>,
     labels: &[Option<String>],
+    events: Option<&[Event]>,
 ) -> io::Result<()> {
     write!(out, "{{\"frame\":{frame},\"tracks\":[")?;
     let round = |v: f32| (v * 100.0).round() / 100.0;
@@ -171,6 +179,10 @@ pub fn write_tracks<W: Write>(
         }
         write!(out, "]")?;
     }
+    if let Some(events) = events {
+        write!(out, ",\"events\":")?;
+        serde_json::to_writer(&mut *out, events)?;
+    }
     writeln!(out, "}}")
 }
 
@@ -202,6 +214,8 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0].frame, 3);
         assert_eq!(frames[0].width, Some(300));
+        assert_eq!(frames[0].timestamp_us, Some(5));
+        assert_eq!(frames[1].timestamp_us, None);
         assert_eq!(
             frames[0].detections,
             vec![TrackInput {
@@ -233,6 +247,7 @@ mod tests {
             class_id: 2,
             score: 0.5,
             bbox: [1.004, 2.0, 3.5, 4.0],
+            filtered: [1.0, 2.0, 3.5, 4.0],
             hits: 3,
             lost_frames: 1,
         }];
@@ -242,7 +257,7 @@ mod tests {
             tracks: &tracks,
             removed: &[3, 4],
         };
-        write_tracks(&mut out, 9, &o, &labels).unwrap();
+        write_tracks(&mut out, 9, &o, &labels, None).unwrap();
         // Whole pixels print as integers, as in `ssd-edge run`'s boxes.
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),
@@ -250,8 +265,9 @@ mod tests {
              \"score\":0.5000,\"box\":[1,2,3.5,4],\"lost_frames\":1}],\"removed\":[3,4]}\n"
         );
         out.clear();
-        write_tracks(&mut out, 0, &o, &[]).unwrap();
+        write_tracks(&mut out, 0, &o, &[], Some(&[])).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert!(v["tracks"][0]["label"].is_null());
+        assert_eq!(v["events"], serde_json::json!([]));
     }
 }

@@ -53,6 +53,14 @@ impl KalmanBox {
         KalmanBox { mean, cov }
     }
 
+    /// A new filter at `z` already moving by `velocity` (pixels per frame in x and y).
+    pub fn with_velocity(z: Measurement, velocity: [f64; 2]) -> Self {
+        let mut k = KalmanBox::new(z);
+        k.mean[4] = velocity[0];
+        k.mean[5] = velocity[1];
+        k
+    }
+
     /// One frame ahead. `hold_height` zeroes the height velocity first, as ByteTrack does for
     /// tracks that coast unseen, so a shrinking box does not vanish while it is lost.
     pub fn predict(&mut self, hold_height: bool) {

@@ -26,8 +26,12 @@ pub struct TrackedObject {
     pub class_id: u16,
     /// Score of the detection last matched to this track.
     pub score: f32,
-    /// Pixels of the frame, `[x0, y0, x1, y1]`: the tracker's estimate after this frame.
+    /// Pixels of the frame, `[x0, y0, x1, y1]`: the detection matched this frame, or the
+    /// filter's prediction while the track coasts (`lost_frames > 0`).
     pub bbox: [f32; 4],
+    /// The Kalman filter's estimate after this frame: smoother than the detection, so it is
+    /// what counting decides on (a dithering box stays inside a line's band).
+    pub filtered: [f32; 4],
     /// Frames this track was matched with a detection, in all.
     pub hits: u32,
     /// Frames since the last match: 0 when a detection was matched this frame; greater while

@@ -291,3 +291,49 @@ fn min_hits_one_confirms_at_once_and_greedy_also_tracks() {
         );
     }
 }
+
+/// A narrow box walking at 3 px a frame stops while unseen: the prediction runs on at the old
+/// velocity and no longer overlaps it, but the recovery pass finds it by the box last
+/// observed, so it keeps its id (without recovery a second track is born).
+#[test]
+fn an_object_that_stops_while_unseen_keeps_its_id() {
+    let narrow = |x: f32| TrackInput {
+        class_id: 1,
+        score: 0.9,
+        bbox: [x, 50.0, x + 20.0, 110.0],
+    };
+    let run = |recovery: f32| {
+        let cfg = TrackerConfig {
+            recovery_match_threshold: recovery,
+            ..TrackerConfig::default()
+        };
+        let mut tr = Tracker::new(&cfg);
+        let mut ids = std::collections::BTreeSet::new();
+        for f in 0..60 {
+            let dets = match f {
+                0..30 => vec![narrow(3.0 * f as f32)],
+                30..38 => vec![],
+                _ => vec![narrow(90.0)],
+            };
+            let out = tr.update(&dets);
+            ids.extend(seen(&out));
+        }
+        ids.len()
+    };
+    assert_eq!(run(0.7), 1);
+    assert_eq!(run(0.0), 2);
+}
+
+#[test]
+fn the_matched_detection_box_is_reported_and_the_estimate_kept() {
+    let mut tr = Tracker::new(&TrackerConfig::default());
+    for f in 0..10 {
+        let jitter = if f % 2 == 0 { 2.0 } else { -2.0 };
+        let d = det(1, 0.9, 100.0 + jitter, 50.0);
+        let out = tr.update(&[d]);
+        if let Some(t) = out.tracks.first() {
+            assert_eq!(t.bbox, d.bbox);
+            assert!((t.filtered[0] - 100.0).abs() < 2.0, "{:?}", t.filtered);
+        }
+    }
+}

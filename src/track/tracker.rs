@@ -28,6 +28,13 @@ struct Track {
     class_id: u16,
     score: f32,
     kf: KalmanBox,
+    /// The filter's box right after the last matched detection, and that frame: what the
+    /// recovery pass compares with (a prediction coasting on a stale velocity runs away from
+    /// an object that stopped while unseen).
+    observed: [f32; 4],
+    observed_frame: u64,
+    /// The detection matched this frame (what is reported for a matched track).
+    det_box: [f32; 4],
     state: State,
     hits: u32,
     lost_frames: u32,
@@ -152,7 +159,12 @@ impl Tracker {
                     id: t.id,
                     class_id: t.class_id,
                     score: t.score,
-                    bbox: t.kf.bbox(),
+                    bbox: if t.lost_frames == 0 {
+                        t.det_box
+                    } else {
+                        t.kf.bbox()
+                    },
+                    filtered: t.kf.bbox(),
                     hits: t.hits,
                     lost_frames: t.lost_frames,
                 });
@@ -242,6 +254,10 @@ impl Tracker {
                 t.lost_frames += 1;
             }
         }
+        // Recovery: confirmed tracks still unmatched, by their last observed box.
+        if self.cfg.recovery_match_threshold > 0.0 {
+            self.recover(high);
+        }
         // Pass 3: tentative tracks against the high detections still free.
         self.pass(
             |t| !t.dead && t.state == State::Tentative,
@@ -307,9 +323,63 @@ impl Tracker {
             t.score = d.score;
             t.hits = t.hits.saturating_add(1);
             t.lost_frames = 0;
+            t.observed = t.kf.bbox();
+            t.observed_frame = self.frame;
+            t.det_box = d.bbox;
             if t.state == State::Lost {
                 t.state = State::Tracked;
             }
+        }
+    }
+
+    /// OC-SORT's observation-centric recovery: lost tracks against the high detections left,
+    /// by IoU with the box last observed. A match restarts the filter at the detection with
+    /// the mean velocity since that observation, since the old velocity is what lost it.
+    fn recover(&mut self, high: f32) {
+        self.rows.clear();
+        self.rows.extend((0..self.tracks.len()).filter(|&i| {
+            let t = &self.tracks[i];
+            !t.dead && t.state == State::Lost && !t.matched
+        }));
+        self.cols.clear();
+        self.cols.extend(
+            (0..self.dets.len()).filter(|&j| !self.dets[j].used && self.dets[j].score >= high),
+        );
+        if self.rows.is_empty() || self.cols.is_empty() {
+            return;
+        }
+        let (tracks, dets) = (&self.tracks, &self.dets);
+        let (rows, cols) = (&self.rows, &self.cols);
+        self.assigner.fill(rows.len(), cols.len(), |r, c| {
+            let (t, d) = (&tracks[rows[r]], &dets[cols[c]]);
+            if t.class_id != d.class_id {
+                return None;
+            }
+            let overlap = iou(&t.observed, &d.bbox);
+            (overlap > 0.0).then_some(1.0 - overlap as f64)
+        });
+        self.assigner.solve(
+            self.cfg.assignment,
+            self.cfg.recovery_match_threshold as f64,
+            &mut self.matches,
+        );
+        for &(r, c) in &self.matches {
+            let (ti, di) = (self.rows[r], self.cols[c]);
+            let d = &mut self.dets[di];
+            d.used = true;
+            let t = &mut self.tracks[ti];
+            let gap = self.frame.saturating_sub(t.observed_frame).max(1) as f64;
+            let last = to_measurement(t.observed);
+            let velocity = [(d.z[0] - last[0]) / gap, (d.z[1] - last[1]) / gap];
+            t.kf = KalmanBox::with_velocity(d.z, velocity);
+            t.matched = true;
+            t.score = d.score;
+            t.hits = t.hits.saturating_add(1);
+            t.lost_frames = 0;
+            t.observed = t.kf.bbox();
+            t.observed_frame = self.frame;
+            t.det_box = d.bbox;
+            t.state = State::Tracked;
         }
     }
 
@@ -329,6 +399,9 @@ impl Tracker {
                 class_id: d.class_id,
                 score: d.score,
                 kf: KalmanBox::new(d.z),
+                observed: d.bbox,
+                observed_frame: self.frame,
+                det_box: d.bbox,
                 state: State::Tentative,
                 hits: 1,
                 lost_frames: 0,

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Line-crossing counts on held-out synthetic sequences: ssd-edge vs `trackers` + supervision.
+
+Each sequence (`ssd-train synth --sequence`) has a vertical counting line (counts.json) and
+its true crossings: a crossing is an object's box centre passing the line between two frames.
+Every counter sees the very same detections, read from one JSON-lines file:
+  model       the shipped model's detections (`ssd-edge run --threshold 0.1` on the frames);
+  gt-spoiled  the true boxes with Gaussian jitter (sigma = 5 % of the box side per
+              coordinate), 20 % dropped at random, scores from N(0.75, 0.15) in [0.05, 1],
+              plus a person who walks to the line, stands on it for 150 frames with its box
+              dithering +-6 px across it and 30 % of those frames missing, then walks on
+              (one true crossing per visit, added to the truth).
+Counters:
+  ssd-edge    `ssd-edge track --config` with the sequence's line (anchor = box centre, as the
+              truth): our tracker and counter on the detection file, no detector in the loop;
+  baselines   the `trackers` package's ByteTrack, OC-SORT and SORT with their defaults (as a
+              new user runs them) and supervision's LineZone on the same line with the
+              triggering anchor set to CENTER like ours (LineZone's own default, the four
+              corners, is shown once for ByteTrack).
+Scoring: per class and direction, |counted - true| summed; the % is of all true crossings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+# Flicker visits: start frame every FLICKER_EVERY frames; walk in, stand, walk on.
+FLICKER_EVERY = 700
+FLICKER_WALK, FLICKER_STAND = 40, 150
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"eval_count: {' '.join(cmd)} failed ({e.returncode}):\n{e.stderr}")
+
+
+def make_sequence(ssd_train: str, out: Path, frames: int, seed: int) -> None:
+    if (out / "counts.json").exists():
+        return
+    if out.exists():
+        sys.exit(f"eval_count: {out} exists without counts.json; remove it")
+    sh([ssd_train, "synth", "--out", str(out), "--sequence", "--count", str(frames),
+        "--seed", str(seed)])
+
+
+def load_gt(seq: Path) -> dict[int, list[tuple[int, str, list[float]]]]:
+    gt = defaultdict(list)
+    with open(seq / "tracks.csv") as f:
+        for r in csv.DictReader(f):
+            box = [float(r[k]) for k in ("x0", "y0", "x1", "y1")]
+            gt[int(r["frame"])].append((int(r["track_id"]), r["class"], box))
+    return gt
+
+
+def true_counts(meta: dict) -> dict[str, list[int]]:
+    return {c: [v["left_to_right"], v["right_to_left"]] for c, v in meta["counts"].items()}
+
+
+def flicker_boxes(frames: int, line_x: float, height: int, seed: int):
+    """Per frame, the flickering person's box (or None), and its true crossings."""
+    rng = random.Random(seed * 7919 + 1)
+    boxes: dict[int, list[float]] = {}
+    crossings = [0, 0]
+    for start in range(60, frames - (2 * FLICKER_WALK + FLICKER_STAND), FLICKER_EVERY):
+        right = rng.random() < 0.5
+        w, h = 26.0, 70.0
+        y0 = rng.uniform(0, height - h)
+        step = 2.0 if right else -2.0
+        cx = line_x - step * FLICKER_WALK
+        for f in range(start, start + 2 * FLICKER_WALK + FLICKER_STAND):
+            k = f - start
+            if k < FLICKER_WALK or k >= FLICKER_WALK + FLICKER_STAND:
+                cx += step
+                shown = cx
+            else:
+                cx = line_x
+                if rng.random() < 0.3:
+                    continue
+                shown = cx + rng.uniform(-6.0, 6.0)
+            boxes[f] = [shown - w / 2, y0, shown + w / 2, y0 + h]
+        # the true centre reaches the line and goes on: one crossing
+        crossings[0 if right else 1] += 1
+    return boxes, crossings
+
+
+def spoiled_detections(gt, frames: int, seed: int, classes: list[str], flicker) -> list[dict]:
+    rng = random.Random(seed)
+    lines = []
+    for f in range(frames):
+        objs = [(cls, box) for _, cls, box in gt.get(f, [])]
+        if f in flicker:
+            objs.append(("person", flicker[f]))
+        dets = []
+        for cls, (x0, y0, x1, y1) in objs:
+            if rng.random() < 0.2:
+                continue
+            w, h = x1 - x0, y1 - y0
+            b = [x0 + rng.gauss(0, 0.05 * w), y0 + rng.gauss(0, 0.05 * h),
+                 x1 + rng.gauss(0, 0.05 * w), y1 + rng.gauss(0, 0.05 * h)]
+            if b[2] <= b[0] or b[3] <= b[1]:
+                continue
+            score = min(1.0, max(0.05, rng.gauss(0.75, 0.15)))
+            dets.append({"class_id": classes.index(cls) + 1, "label": cls,
+                         "score": round(score, 4), "box": [round(v, 2) for v in b]})
+        lines.append({"frame": f, "detections": dets})
+    return lines
+
+
+def model_detections(ssd_edge: str, model: str, seq: Path, cache: Path) -> list[dict]:
+    if not cache.exists():
+        out = sh([ssd_edge, "run", "--model", model, "--source", str(seq / "frames"),
+                  "--threshold", "0.1"], env={**os.environ, "RUST_LOG": "warn"}).stdout
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(out)
+        tmp.rename(cache)
+    lines = []
+    for line in cache.read_text().splitlines():
+        d = json.loads(line)
+        if "detections" not in d:
+            continue
+        # Frames come from files named by index: the name, not the order, says which frame.
+        lines.append({"frame": int(Path(d["source"]).stem), "detections": d["detections"]})
+    lines.sort(key=lambda d: d["frame"])
+    return lines
+
+
+def write_jsonl(path: Path, lines: list[dict], width: int, height: int) -> None:
+    path.write_text("".join(json.dumps({**l, "width": width, "height": height}) + "\n"
+                            for l in lines))
+
+
+def count_ours(ssd_edge: str, dets: Path, config: Path, classes: list[str]) -> dict:
+    out = sh([ssd_edge, "track", "--config", str(config), "--input", str(dets),
+              "--labels", ",".join(classes)], env={**os.environ, "RUST_LOG": "warn"}).stdout
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    crossing = summary.get("totals", {}).get("truth", {}).get("crossing", {})
+    return {c: [crossing.get(c, {}).get("in", 0), crossing.get(c, {}).get("out", 0)]
+            for c in classes}
+
+
+def line_zone(x: float, height: int, anchors):
+    import supervision as sv
+    # supervision's `in` is left to right for a line from top to bottom (checked below).
+    return sv.LineZone(start=sv.Point(x, 0), end=sv.Point(x, height),
+                       triggering_anchors=anchors)
+
+
+def check_line_zone_direction() -> None:
+    import supervision as sv
+    lz = line_zone(150.0, 300, [sv.Position.CENTER])
+    for x in range(100, 200, 10):
+        lz.trigger(sv.Detections(xyxy=np.array([[x - 10, 100, x + 10, 140]], dtype=np.float32),
+                                 tracker_id=np.array([1]), class_id=np.array([1])))
+    if (lz.in_count, lz.out_count) != (1, 0):
+        sys.exit("eval_count: supervision's LineZone direction is not what this script assumes")
+
+
+def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: float,
+                   height: int, classes: list[str]) -> dict:
+    import supervision as sv
+    import trackers
+
+    tracker = {"ByteTrack": trackers.ByteTrackTracker, "SORT": trackers.SORTTracker,
+               "OC-SORT": trackers.OCSORTTracker}[tracker_name]()
+    anchors = ([sv.Position.CENTER] if anchors_name == "center" else
+               [sv.Position.TOP_LEFT, sv.Position.TOP_RIGHT, sv.Position.BOTTOM_LEFT,
+                sv.Position.BOTTOM_RIGHT])
+    lz = line_zone(x, height, anchors)
+    for d in lines:
+        dets = d["detections"]
+        if dets:
+            det = sv.Detections(
+                xyxy=np.array([v["box"] for v in dets], dtype=np.float32),
+                confidence=np.array([v["score"] for v in dets], dtype=np.float32),
+                class_id=np.array([v["class_id"] for v in dets], dtype=int),
+            )
+        else:
+            det = sv.Detections.empty()
+        lz.trigger(tracker.update(det))
+    return {c: [lz.in_count_per_class.get(k + 1, 0), lz.out_count_per_class.get(k + 1, 0)]
+            for k, c in enumerate(classes)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ssd-edge", required=True)
+    ap.add_argument("--ssd-train", required=True)
+    ap.add_argument("--model", default="models/default-float.onnx",
+                    help="the shipped float model (int8 is ~25x slower on x86 without VNNI)")
+    ap.add_argument("--work", required=True, type=Path, help="sequences and detections go here")
+    ap.add_argument("--frames", type=int, default=3200)
+    ap.add_argument("--seeds", default="301,302,303", help="comma-separated sequence seeds")
+    ap.add_argument("--baselines", default="ByteTrack,OC-SORT,SORT")
+    ap.add_argument("--sets", default="model,gt-spoiled")
+    ap.add_argument("--min-crossings", type=int, default=200,
+                    help="fail unless the sequences hold at least this many true crossings")
+    args = ap.parse_args()
+
+    check_line_zone_direction()
+    args.work.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sets = args.sets.split(",")
+    counters = [("ssd-edge", "center")] + [(b, "center") for b in args.baselines.split(",") if b]
+    if "ByteTrack" in args.baselines.split(","):
+        counters.append(("ByteTrack", "corners"))
+    truth = {s: defaultdict(lambda: [0, 0]) for s in sets}
+    counted = {(s, c): defaultdict(lambda: [0, 0]) for s in sets for c in counters}
+    seconds = defaultdict(float)
+    classes: list[str] = []
+    for seed in seeds:
+        seq = args.work / f"seq{seed}-{args.frames}"
+        t0 = time.perf_counter()
+        make_sequence(args.ssd_train, seq, args.frames, seed)
+        meta = json.loads((seq / "counts.json").read_text())
+        classes = meta["classes"]
+        width, height, x = meta["width"], meta["height"], meta["line"]["x"]
+        config = seq / "count.toml"
+        config.write_text(
+            "[[line]]\nname = \"truth\"\n"
+            f"a = [{x / width}, 1.0]\nb = [{x / width}, 0.0]\n"
+            "anchor = \"center\"\nextend = true\n")
+        gt = load_gt(seq)
+        for s in sets:
+            t = true_counts(meta)
+            if s == "model":
+                lines = model_detections(args.ssd_edge, args.model, seq, seq / "model-dets.jsonl")
+            elif s == "gt-spoiled":
+                flicker, extra = flicker_boxes(args.frames, x, height, seed)
+                lines = spoiled_detections(gt, args.frames, seed, classes, flicker)
+                t["person"] = [t["person"][0] + extra[0], t["person"][1] + extra[1]]
+            else:
+                sys.exit(f"eval_count: unknown set {s!r}")
+            seconds["detections"] += time.perf_counter() - t0
+            for c, v in t.items():
+                truth[s][c][0] += v[0]
+                truth[s][c][1] += v[1]
+            dets_path = seq / f"{s}.jsonl"
+            write_jsonl(dets_path, lines, width, height)
+            for name, anchors in counters:
+                t0 = time.perf_counter()
+                got = (count_ours(args.ssd_edge, dets_path, config, classes) if name == "ssd-edge"
+                       else count_baseline(name, anchors, lines, x, height, classes))
+                seconds[(s, name, anchors)] += time.perf_counter() - t0
+                for c, v in got.items():
+                    counted[(s, (name, anchors))][c][0] += v[0]
+                    counted[(s, (name, anchors))][c][1] += v[1]
+            t0 = time.perf_counter()
+
+    print(f"{len(seeds)} sequences x {args.frames} frames (seeds {args.seeds}), "
+          f"line x = {x:g} of {width} px; in = left to right")
+    cells = [f"{c} {d}" for c in classes for d in ("in", "out")]
+    hdr = (f"{'detections':<10} {'counter':<28} " + " ".join(f"{c:>11}" for c in cells)
+           + f" {'total':>6} {'abs err':>7} {'% err':>6} {'s':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    low = []
+    for s in sets:
+        tv = [truth[s][c][d] for c in classes for d in (0, 1)]
+        if sum(tv) < args.min_crossings:
+            low.append(f"{s}: {sum(tv)}")
+        print(f"{s:<10} {'true':<28} " + " ".join(f"{v:>11}" for v in tv) + f" {sum(tv):>6}")
+        for name, anchors in counters:
+            cv = [counted[(s, (name, anchors))][c][d] for c in classes for d in (0, 1)]
+            err = sum(abs(a - b) for a, b in zip(cv, tv))
+            label = ("ssd-edge (ours)" if name == "ssd-edge" else
+                     f"{name} + LineZone {'CENTER' if anchors == 'center' else '4 corners'}")
+            print(f"{s:<10} {label:<28} " + " ".join(f"{v:>11}" for v in cv)
+                  + f" {sum(cv):>6} {err:>7} {100 * err / max(1, sum(tv)):>5.1f}%"
+                  + f" {seconds[(s, name, anchors)]:>6.1f}")
+    print(f"(sequences and model detections: {seconds['detections']:.0f} s, cached in {args.work})")
+    if low:
+        sys.exit(f"eval_count: fewer than {args.min_crossings} true crossings: {', '.join(low)}")
+
+
+if __name__ == "__main__":
+    main()
