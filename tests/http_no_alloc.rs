@@ -1,7 +1,8 @@
 //! The HTTP sink's frame-thread side allocates nothing in steady state: 300 synthetic frames
 //! through the shipped model, tracker and counter, each handed to a listening `HttpSink` and
 //! offered to the snapshot slot, under a counting allocator. With nobody asking, the slot
-//! costs an atomic load; a request fills it, into buffers allocated at start-up.
+//! costs an atomic load; a request (or the sink's own refresh) fills it, into buffers
+//! allocated at start-up.
 
 use ssd_edge::count::{Anchor, CountSpec, Counter, EventTime, LineConfig, Units, ZoneConfig};
 use ssd_edge::http::state::Info;
@@ -134,7 +135,8 @@ fn the_http_sink_and_an_unrequested_snapshot_allocate_nothing_per_frame() {
         }
     }
     eprintln!("300 frames: {events} events, {taken} snapshots; allocations after warm-up: {ours}");
-    assert_eq!(taken, 2, "the first frame and the requested one");
+    // The first frame, the requested one, and one per refresh interval.
+    assert!(taken >= 2, "{taken} snapshots");
     assert!(events > 0);
     assert_eq!(
         ours, 0,

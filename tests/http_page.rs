@@ -40,7 +40,7 @@ fn browser(profile: &Path) -> Command {
         "--enable-logging=stderr",
         "--v=0",
         "--virtual-time-budget=8000",
-        "--window-size=1280,860",
+        "--window-size=1280,1120",
     ])
     .arg(format!("--user-data-dir={}", profile.display()));
     c

@@ -32,6 +32,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// How often the sink itself asks for a frame (one RGB conversion, into the buffer allocated
+/// at start-up).
+pub const SNAPSHOT_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the listener's handlers share.
 pub(crate) struct App {
     pub info: Info,
@@ -54,6 +58,8 @@ pub struct HttpSink {
     app: Arc<App>,
     local: Live,
     fps_window: (Instant, u64),
+    /// When the sink last asked for a frame itself.
+    refreshed: Instant,
     server: Option<server::Server>,
     addr: SocketAddr,
 }
@@ -91,6 +97,7 @@ impl HttpSink {
             app,
             local: Live::default(),
             fps_window: (Instant::now(), 0),
+            refreshed: Instant::now(),
             server: Some(server),
             addr,
         })
@@ -139,6 +146,12 @@ impl Sink for HttpSink {
             l.fps = *n as f64 / dt;
             *since = Instant::now();
             *n = 0;
+        }
+        // A frame at most this old waits in the slot without anyone asking: the first
+        // request is answered at once, and the last frame is there after the source ends.
+        if self.refreshed.elapsed() >= SNAPSHOT_REFRESH {
+            self.app.snapshot.request();
+            self.refreshed = Instant::now();
         }
         self.publish(false);
         Ok(())
