@@ -109,10 +109,13 @@ fn error(code: StatusCode, message: &str) -> Resp {
 }
 
 fn page() -> Resp {
-    let html = PAGE
-        .replace("/*STYLE*/", STYLE)
-        .replace("/*SCRIPT*/", SCRIPT);
-    let mut r = body(StatusCode::OK, "text/html; charset=utf-8", html.into());
+    static HTML: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let html = HTML.get_or_init(|| {
+        PAGE.replace("/*STYLE*/", STYLE)
+            .replace("/*SCRIPT*/", SCRIPT)
+            .into()
+    });
+    let mut r = body(StatusCode::OK, "text/html; charset=utf-8", html.clone());
     // Everything the page needs is in it: no other origin may be asked for anything.
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

@@ -141,7 +141,7 @@ fn line(img: &mut RgbImage, a: (f32, f32), b: (f32, f32), color: Rgb<u8>, thickn
     let t = thickness as i64;
     for i in 0..=steps {
         let f = i as f32 / steps as f32;
-        let (x, y) = ((a.0 + dx * f) as i64, (a.1 + dy * f) as i64);
+        let (x, y) = ((a.0 + dx * f).round() as i64, (a.1 + dy * f).round() as i64);
         for oy in 0..t {
             for ox in 0..t {
                 put(img, x + ox - t / 2, y + oy - t / 2, color);

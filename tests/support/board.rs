@@ -59,15 +59,26 @@ loiter_seconds = 4
 impl Board {
     /// Starts the run and waits for the listener's address in its log.
     pub fn start(config_text: &str) -> Board {
+        Board::start_with(config_text, Command::new(env!("CARGO_BIN_EXE_ssd-edge")))
+    }
+
+    /// As [`Board::start`], with `cmd` (a program with its environment, e.g. the fake
+    /// camera's) given `run --config edge.toml --db counts.db` and `extra` after them.
+    pub fn start_with(config_text: &str, cmd: Command) -> Board {
+        Board::start_args(config_text, cmd, &[])
+    }
+
+    pub fn start_args(config_text: &str, mut cmd: Command, extra: &[&str]) -> Board {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("edge.toml");
         std::fs::write(&cfg, config_text).unwrap();
         let db = dir.path().join("counts.db");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ssd-edge"))
+        let mut child = cmd
             .args(["run", "--config"])
             .arg(&cfg)
             .arg("--db")
             .arg(&db)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

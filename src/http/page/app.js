@@ -188,6 +188,10 @@
   }
 
   async function refreshCounts() {
+    if (status && !status.lines.length && !status.zones.length) {
+      counts = { columns: [], totals: [], rows: [] }; // nothing is counted: nothing to ask
+      return;
+    }
     try {
       counts = await get(COUNTS);
       renderPlaces();
