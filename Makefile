@@ -14,11 +14,11 @@ export PATH := $(VENV)/bin:$(PATH)
 
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
                 qemu-user-static v4l-utils libv4l-dev file mosquitto mosquitto-clients \
-                openssl
+                openssl chromium
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools
+PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools prometheus_client
 
-.PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench
+.PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench status-page
 
 setup: deps-apt deps-rust deps-venv
 
@@ -107,6 +107,10 @@ test-edge: deps-apt
 
 test-train: deps-apt deps-venv
 	cargo test -p ssd-train
+
+# docs/status-page.png: the status page of a synthetic run, shot by headless Chromium.
+status-page: deps-apt deps-venv
+	SSD_EDGE_SCREENSHOT=docs/status-page.png cargo test -p ssd-edge --test http_page
 
 fmt:
 	cargo fmt --all

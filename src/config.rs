@@ -29,6 +29,9 @@ pub struct EdgeConfig {
     pub lines: Vec<LineConfig>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    /// `[http]`: the listener for `/metrics`, `/status` and the status page.
+    #[cfg(feature = "http")]
+    pub http: Option<crate::http::HttpConfig>,
 }
 
 /// `[source]`: where frames come from (as `--source` and its flags).
@@ -168,6 +171,10 @@ impl EdgeConfig {
         self.tracker
             .validate()
             .map_err(|e| (format!("tracker.{}", e.key), e.problem))?;
+        #[cfg(feature = "http")]
+        if let Some(h) = &self.http {
+            h.validate().map_err(|e| ("http".to_string(), e))?;
+        }
         Ok(())
     }
 

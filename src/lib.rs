@@ -10,6 +10,8 @@ pub mod alloc_count;
 pub mod config;
 pub mod count;
 pub mod frame;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod image;
 pub mod limits;
 #[cfg(feature = "runtime")]

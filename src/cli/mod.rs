@@ -9,6 +9,8 @@ mod record;
 #[cfg(feature = "store")]
 mod report;
 mod run;
+#[cfg(feature = "http")]
+mod serve;
 mod source_args;
 mod track;
 

@@ -98,6 +98,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let sidecar = args.sidecar.as_deref().or(cfg.model.sidecar.as_deref());
     let detector = super::detect::load_detector(model, sidecar)?;
     let model_name = detector.origin().to_string();
+    let input = (detector.meta().input.width, detector.meta().input.height);
     // One rule for `detect` and `run`: the flag, else the config, else the model's own value
     // (each validated where it is read).
     let threshold = args
@@ -117,6 +118,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let tracking = args.track || counter.is_some();
     let mut counter = counter;
+    let store_path = counter
+        .as_ref()
+        .and(store_config(&cfg, &args))
+        .map(|s| s.path);
     let store = match (&counter, store_config(&cfg, &args)) {
         (Some(_), Some(scfg)) => {
             let store = Store::open(&scfg.path, &scfg)?;
@@ -135,7 +140,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
 
     let source = source::open(&spec, &opts)?;
-    log::info!("source: {}", source.describe());
+    let source_name = source.describe();
+    log::info!("source: {source_name}");
     let max_frames = args
         .frames
         .or(src.frames)
@@ -172,6 +178,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     #[cfg(feature = "mqtt")]
     let mut store_link = None;
+    let mut store_status = None;
     if let Some(store) = store {
         let info = RunInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -185,6 +192,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 run_id: sink.run_id(),
             });
         }
+        store_status = Some(sink.status_handle());
         pipeline = pipeline.with_sink(Box::new(sink));
     }
     // After the store sink: sinks finish in order, so the MQTT thread's final totals and
@@ -194,6 +202,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let sink = mqtt::MqttSink::start(m, mqtt_keys, store_link, &model_name)?;
         pipeline = pipeline.with_sink(Box::new(sink));
     }
+    #[cfg(feature = "http")]
+    if let Some(http) = &cfg.http {
+        let facts = super::serve::RunFacts {
+            model: model_name.clone(),
+            source: source_name,
+            frame_size: opts.size,
+            store_path,
+            store_status,
+        };
+        pipeline = super::serve::attach(pipeline, http, &cfg, input, facts)?;
+    }
+    #[cfg(not(feature = "http"))]
+    let _ = (input, source_name, store_path, store_status);
     if matches!(spec, SourceSpec::Synth(_)) {
         let gt = GroundTruthSink::new(pipeline.labels(), 0.5);
         pipeline = pipeline.with_sink(Box::new(gt));
@@ -224,6 +245,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         summary.timeouts,
         summary.reconnects
     );
+    #[cfg(feature = "http")]
+    if cfg.http.as_ref().is_some_and(|h| h.serve_after_end) {
+        super::serve::linger(stop);
+    }
     result?;
     if summary.frames == 0 {
         bail!(

@@ -8,8 +8,10 @@
 
 mod clock;
 mod recover;
+mod snapshot;
 
 pub use clock::{build_epoch_ms, Clock, ClockStats};
+pub use snapshot::{SnapshotFrame, SnapshotSlot};
 
 use crate::count::Counter;
 use crate::model::{Detector, ModelError};
@@ -18,6 +20,7 @@ use crate::source::{FrameSource, SourceError};
 use crate::ssd::Detections;
 use crate::track::{TrackInput, Tracker, TrackerOutput};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -131,6 +134,7 @@ pub struct Pipeline {
     track_inputs: Vec<TrackInput>,
     stats: Stats,
     started: Instant,
+    snapshot: Option<Arc<SnapshotSlot>>,
 }
 
 impl Pipeline {
@@ -150,6 +154,7 @@ impl Pipeline {
             track_inputs: Vec::with_capacity(crate::ssd::MAX_DETECTIONS),
             stats: Stats::default(),
             started: Instant::now(),
+            snapshot: None,
         };
         p.set_detector_threshold();
         p
@@ -170,6 +175,12 @@ impl Pipeline {
 
     pub fn with_sink(mut self, sink: Box<dyn Sink>) -> Self {
         self.sinks.push(sink);
+        self
+    }
+
+    /// Hands a frame to `slot` whenever a reader asks for one (a live view).
+    pub fn with_snapshot(mut self, slot: Arc<SnapshotSlot>) -> Self {
+        self.snapshot = Some(slot);
         self
     }
 
@@ -260,6 +271,12 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         }
         self.stats.processed += 1;
+        // The pixels now, while the frame (borrowed from the source) is alive; its boxes
+        // after tracking.
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.capture(&frame, index));
         self.set_source_state(SourceState::Streaming);
         let time = self.clock.stamp(timestamp_us / 1000);
         let track_started = Instant::now();
@@ -302,6 +319,9 @@ impl Pipeline {
             .iter()
             .take_while(|d| d.score >= self.cfg.threshold)
             .count();
+        if let (true, Some(slot)) = (snapshot, &self.snapshot) {
+            slot.complete(&self.detections[..shown], tracked.tracks);
+        }
         let report = FrameReport {
             index,
             timestamp_us,

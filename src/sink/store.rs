@@ -5,11 +5,12 @@
 
 use super::{FrameReport, Sink, SinkError};
 use crate::count::{Event, TotalKey};
-use crate::store::{RunInfo, Store, StoreError, StoreStatus, Writer, WriterMsg};
+use crate::store::{RunInfo, StatusHandle, Store, StoreError, StoreStatus, Writer, WriterMsg};
 use std::sync::mpsc::TrySendError;
 
 pub struct StoreSink {
     writer: Option<Writer>,
+    handle: StatusHandle,
     overflow: Vec<Event>,
     /// (key, UTC hour, count) of events that found both the queue and `overflow` full.
     tally: Vec<(TotalKey, i64, u64)>,
@@ -23,9 +24,11 @@ impl StoreSink {
     pub fn start(store: Store, run: RunInfo) -> Result<StoreSink, StoreError> {
         let capacity = store.config().queue_capacity;
         let path = store.path().to_owned();
+        let writer = Writer::spawn(store, run)?;
         Ok(StoreSink {
             path,
-            writer: Some(Writer::spawn(store, run)?),
+            handle: writer.status_handle(),
+            writer: Some(writer),
             overflow: Vec::with_capacity(capacity),
             tally: Vec::with_capacity(64),
             warned: false,
@@ -48,6 +51,11 @@ impl StoreSink {
     /// This run's id in the database, when known at start-up ([`Writer::run_id`]).
     pub fn run_id(&self) -> Option<i64> {
         self.writer.as_ref().and_then(Writer::run_id)
+    }
+
+    /// The writer's status for another thread (`/metrics`, `/status`).
+    pub fn status_handle(&self) -> StatusHandle {
+        self.handle.clone()
     }
 
     fn writer(&self) -> Result<&Writer, SinkError> {

@@ -38,6 +38,8 @@ pub struct StoreStatus {
     pub commits: u64,
     /// The last commit attempt failed; events are being kept in memory.
     pub failing: bool,
+    /// Commit attempts that failed (disk full, read-only, I/O errors), in all.
+    pub failed_commits: u64,
 }
 
 #[derive(Default)]
@@ -47,6 +49,31 @@ struct Shared {
     dropped_details: AtomicU64,
     commits: AtomicU64,
     failing: AtomicBool,
+    failed_commits: AtomicU64,
+}
+
+/// Reads a writer's [`StoreStatus`] from another thread (a health endpoint), also after the
+/// writer has finished (its final state).
+#[derive(Clone)]
+pub struct StatusHandle(Arc<Shared>);
+
+impl StatusHandle {
+    pub fn status(&self) -> StoreStatus {
+        self.0.status()
+    }
+}
+
+impl Shared {
+    fn status(&self) -> StoreStatus {
+        StoreStatus {
+            committed: self.committed.load(Ordering::Acquire),
+            pending: self.pending.load(Ordering::Acquire),
+            dropped_details: self.dropped_details.load(Ordering::Acquire),
+            commits: self.commits.load(Ordering::Acquire),
+            failing: self.failing.load(Ordering::Acquire),
+            failed_commits: self.failed_commits.load(Ordering::Acquire),
+        }
+    }
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -91,14 +118,11 @@ impl Writer {
     }
 
     pub fn status(&self) -> StoreStatus {
-        let s = &self.shared;
-        StoreStatus {
-            committed: s.committed.load(Ordering::Acquire),
-            pending: s.pending.load(Ordering::Acquire),
-            dropped_details: s.dropped_details.load(Ordering::Acquire),
-            commits: s.commits.load(Ordering::Acquire),
-            failing: s.failing.load(Ordering::Acquire),
-        }
+        self.shared.status()
+    }
+
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle(self.shared.clone())
     }
 
     /// Commits what is pending (blocking) and joins the thread. Fails if the last commit
@@ -282,6 +306,7 @@ impl WriterLoop {
                 }
                 self.failing = Some(message);
                 self.shared.failing.store(true, Ordering::Release);
+                self.shared.failed_commits.fetch_add(1, Ordering::AcqRel);
                 false
             }
         }
