@@ -107,13 +107,22 @@ fn profile_lists_the_plans_nodes_and_the_threads_are_reported() {
     std::fs::write(&model, support::tiny_model_bytes()).unwrap();
     let model = model.to_str().unwrap();
     let o = bench(&[
-        "--model", model, "--frames", "3", "--profile", "2", "--threads", "1",
+        "--model",
+        model,
+        "--frames",
+        "3",
+        "--profile",
+        "2",
+        "--threads",
+        "1",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = lines(&o);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["threads"], 1);
-    assert!(lines[0]["allocations_per_frame"]["median"].as_f64().is_some());
+    assert!(lines[0]["allocations_per_frame"]["median"]
+        .as_f64()
+        .is_some());
     assert!(lines[0]["load_ms"].as_f64().unwrap() > 0.0);
     let p = &lines[1];
     assert_eq!(p["profile"], model);
@@ -121,7 +130,10 @@ fn profile_lists_the_plans_nodes_and_the_threads_are_reported() {
     assert!(!by_op.is_empty(), "{p}");
     let sum: f64 = by_op.iter().map(|o| o["ms"].as_f64().unwrap()).sum();
     let total = p["forward_ms"].as_f64().unwrap();
-    assert!((sum - total).abs() <= 1e-3 * by_op.len() as f64 + 1e-3, "{p}");
+    assert!(
+        (sum - total).abs() <= 1e-3 * by_op.len() as f64 + 1e-3,
+        "{p}"
+    );
     let slowest = p["slowest"].as_array().unwrap();
     assert!(!slowest.is_empty() && slowest.len() <= 2, "{p}");
     let ms: Vec<f64> = slowest.iter().map(|n| n["ms"].as_f64().unwrap()).collect();
@@ -147,13 +159,18 @@ fn model_auto_times_the_folders_variants_and_keeps_one() {
         stderr(&o)
     );
 
-    std::fs::write(dir.path().join("default-float.onnx"), support::tiny_model_bytes()).unwrap();
+    std::fs::write(
+        dir.path().join("default-float.onnx"),
+        support::tiny_model_bytes(),
+    )
+    .unwrap();
     let o = bench(&["--model", auto, "--frames", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     for v in ["default.onnx", "default-float.onnx"] {
         assert!(
-            err.lines().any(|l| l.contains("--model auto:") && l.contains(v) && l.contains("ms")),
+            err.lines()
+                .any(|l| l.contains("--model auto:") && l.contains(v) && l.contains("ms")),
             "a timing for {v}: {err}"
         );
     }

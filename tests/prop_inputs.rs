@@ -215,8 +215,8 @@ fn recording() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.rec");
     let mut rec = Recorder::create(&path).unwrap();
-    let rgb = vec![100u8; 4 * 3 * 3];
-    let yuyv = vec![128u8; 4 * 2 * 2];
+    let rgb = [100u8; 4 * 3 * 3];
+    let yuyv = [128u8; 4 * 2 * 2];
     let jpeg = small_jpeg(8, 8);
     for (i, (format, w, h, data)) in [
         (PixelFormat::Rgb24, 4, 3, &rgb[..]),

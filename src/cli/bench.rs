@@ -5,8 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use ssd_edge::limits::MAX_BENCH_FRAMES;
 use ssd_edge::alloc_count::count_allocations;
+use ssd_edge::limits::MAX_BENCH_FRAMES;
 use ssd_edge::model::{Detector, NodeTime, StageTimes};
 use ssd_edge::source;
 use ssd_edge::ssd::Detections;

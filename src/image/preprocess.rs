@@ -132,11 +132,7 @@ impl Normalization {
     /// zoom-out fill).
     pub fn mean_rgb(&self) -> [f32; 3] {
         let sc = self.source_channels();
-        let mut m = [0.0; 3];
-        for c in 0..3 {
-            m[c] = self.mean[sc.model_channel[c]] / self.scale;
-        }
-        m
+        sc.model_channel.map(|mc| self.mean[mc] / self.scale)
     }
 }
 

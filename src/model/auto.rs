@@ -182,31 +182,46 @@ mod tests {
 
     #[test]
     fn keeps_the_faster_variant() {
-        let (c, t, _) = run(vec![fake("int8", &[30, 12, 11, 13]), fake("float", &[20, 9, 8, 10])]);
+        let (c, t, _) = run(vec![
+            fake("int8", &[30, 12, 11, 13]),
+            fake("float", &[20, 9, 8, 10]),
+        ]);
         assert_eq!(c, "float");
         assert_eq!(t[0].median, Some(Duration::from_millis(12)));
         assert_eq!(t[1].median, Some(Duration::from_millis(9)));
-        let (c, _, _) = run(vec![fake("int8", &[30, 5, 6, 5]), fake("float", &[20, 9, 8, 10])]);
+        let (c, _, _) = run(vec![
+            fake("int8", &[30, 5, 6, 5]),
+            fake("float", &[20, 9, 8, 10]),
+        ]);
         assert_eq!(c, "int8");
     }
 
     #[test]
     fn the_median_not_one_lucky_frame_decides() {
         // float has one 1 ms frame but a 10 ms median; int8 is steady at 7 ms.
-        let (c, _, _) = run(vec![fake("int8", &[9, 7, 7, 7]), fake("float", &[9, 1, 10, 10])]);
+        let (c, _, _) = run(vec![
+            fake("int8", &[9, 7, 7, 7]),
+            fake("float", &[9, 1, 10, 10]),
+        ]);
         assert_eq!(c, "int8");
     }
 
     #[test]
     fn a_tie_keeps_the_first_variant() {
-        let (c, _, _) = run(vec![fake("int8", &[9, 8, 8, 8]), fake("float", &[9, 8, 8, 8])]);
+        let (c, _, _) = run(vec![
+            fake("int8", &[9, 8, 8, 8]),
+            fake("float", &[9, 8, 8, 8]),
+        ]);
         assert_eq!(c, "int8");
     }
 
     #[test]
     fn a_hopeless_variant_costs_one_frame() {
         // As on an AVX2-only x86: int8 first run 700 ms against float's 24 ms median.
-        let (c, t, calls) = run(vec![fake("float", &[40, 24, 25, 24]), fake("int8", &[700, 675])]);
+        let (c, t, calls) = run(vec![
+            fake("float", &[40, 24, 25, 24]),
+            fake("int8", &[700, 675]),
+        ]);
         assert_eq!(c, "float");
         assert_eq!(t[1].median, None);
         assert_eq!(t[1].warmup, Duration::from_millis(700));
@@ -216,7 +231,10 @@ mod tests {
     #[test]
     fn a_slow_first_run_alone_does_not_disqualify() {
         // 3x the best median on the warm-up is within the factor: timed, and it wins.
-        let (c, t, calls) = run(vec![fake("float", &[30, 10, 10, 10]), fake("int8", &[30, 6, 6, 6])]);
+        let (c, t, calls) = run(vec![
+            fake("float", &[30, 10, 10, 10]),
+            fake("int8", &[30, 6, 6, 6]),
+        ]);
         assert_eq!(c, "int8");
         assert!(t[1].median.is_some());
         assert_eq!(calls, vec![1 + TIMED_FRAMES, 1 + TIMED_FRAMES]);
@@ -227,7 +245,13 @@ mod tests {
         let r = select_with(
             vec![1, 2],
             |c| c.to_string(),
-            |c| if *c == 2 { Err("broken") } else { Ok(Duration::from_millis(1)) },
+            |c| {
+                if *c == 2 {
+                    Err("broken")
+                } else {
+                    Ok(Duration::from_millis(1))
+                }
+            },
         );
         assert_eq!(r.err(), Some("broken"));
     }
@@ -247,6 +271,9 @@ mod tests {
         assert!(is_auto(&dir.path().join("auto")));
         assert_eq!(variants_dir(&dir.path().join("auto")), dir.path());
         std::fs::write(dir.path().join("auto"), b"x").unwrap();
-        assert!(!is_auto(&dir.path().join("auto")), "a real file named auto is a model");
+        assert!(
+            !is_auto(&dir.path().join("auto")),
+            "a real file named auto is a model"
+        );
     }
 }

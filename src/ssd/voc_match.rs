@@ -133,7 +133,11 @@ pub fn match_detections(
     let mut counts = FrameCounts::default();
     let mut last = f32::INFINITY;
     for (class_id, score, bbox) in dets {
-        debug_assert!(!(score > last), "detections out of score order");
+        // Only a score above the previous one is out of order (NaN compares as unordered).
+        debug_assert!(
+            score.partial_cmp(&last) != Some(std::cmp::Ordering::Greater),
+            "detections out of score order"
+        );
         last = score;
         match rule.match_one(class_id, &bbox, gts, taken) {
             MatchOutcome::TruePositive => counts.true_positives += 1,
