@@ -194,7 +194,7 @@ test-cross: cross-aarch64
 PACKAGE_DIR ?= $(CARGO_TARGET_DIR)/deb
 PKG_VERSION := $(shell sed -n '/^\[package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 DEBS        := $(PACKAGE_DIR)/ssd-edge_$(PKG_VERSION)_arm64.deb $(PACKAGE_DIR)/ssd-edge_$(PKG_VERSION)_amd64.deb
-.PHONY: package test-package
+.PHONY: package test-package release
 
 package: cross-aarch64 cross-x86_64
 	package/package.sh build $(CROSS_AARCH64) $(PACKAGE_DIR)
@@ -204,3 +204,8 @@ package: cross-aarch64 cross-x86_64
 # config (arm64 under qemu), install/remove/purge of the amd64 package in a scratch root.
 test-package: package
 	package/package.sh test $(DEBS)
+
+# Tarballs of the static binaries (with models and deploy/ files) and SHA256SUMS of them and
+# the .debs, in $(PACKAGE_DIR).
+release: package
+	package/package.sh release $(PACKAGE_DIR) $(CROSS_AARCH64) $(CROSS_X86_64)

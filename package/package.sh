@@ -10,6 +10,8 @@
 #                                           its syscalls checked against the unit's filter
 #   package/package.sh install DEB          (root) install, remove, purge in a scratch root
 #   package/package.sh test DEB...          check and run each; install the host's arch
+#   package/package.sh release OUTDIR TARGET...  a tarball per target (binary, models, deploy/
+#                                           files) next to the .debs, and SHA256SUMS of all
 #
 # The Debian architecture follows from the triple (deb_arch), so another target (armhf) is one
 # line there plus its cross/TARGET.env. Tree: package/ holds the control template, maintainer
@@ -394,6 +396,32 @@ install_pkg() {
     echo "package: purged: config, database and enablement gone"
 }
 
+release() {
+    local outdir=$1
+    shift
+    local version epoch target
+    version=$(cargo_version)
+    epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+    mkdir -p "$outdir"
+    for target in "$@"; do
+        local bin="$CARGO_TARGET_DIR/$target/release/ssd-edge"
+        [ -x "$bin" ] || fail "$bin missing: run 'cross/cross.sh build $target' first"
+        local name="ssd-edge-$version-$target" work
+        work=$(scratch)
+        install -D -m 0755 "$bin" "$work/$name/ssd-edge"
+        install -D -m 0644 -t "$work/$name/models" models/default.onnx models/default-float.onnx models/README.md
+        install -D -m 0644 -t "$work/$name/deploy" deploy/edge.toml deploy/ssd-edge.service \
+            deploy/ssd-edge.default deploy/99-ssd-edge-camera.rules
+        # Where deploy/ssd-edge.service's install notes name it.
+        install -D -m 0644 -t "$work/$name/package" package/ssd-edge.sysusers
+        install -m 0644 README.md docs/deploy.md "$work/$name/"
+        tar -C "$work" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
+            -cf - "$name" | gzip -9n >"$outdir/$name.tar.gz"
+        echo "package: $outdir/$name.tar.gz: $(stat -c %s "$outdir/$name.tar.gz") bytes"
+    done
+    (cd "$outdir" && sha256sum -- *.tar.gz *.deb >SHA256SUMS && cat SHA256SUMS)
+}
+
 [ $# -ge 2 ] || usage
 cmd=$1
 shift
@@ -402,6 +430,7 @@ case "$cmd" in
     check) for d in "$@"; do check "$d"; done ;;
     run) for d in "$@"; do run_pkg "$d"; done ;;
     install) for d in "$@"; do install_pkg "$d"; done ;;
+    release) release "$@" ;;
     test)
         for d in "$@"; do
             check "$d"
