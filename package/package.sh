@@ -226,9 +226,11 @@ check() {
     sec=$(systemd-analyze security --offline=yes --root="$dir" "$unit" 2>&1) ||
         { echo "$sec"; fail "systemd-analyze security"; }
     echo "$sec" | grep 'Overall exposure' | sed 's/^→ */package: systemd-analyze security: /'
-    # A regression guard, not a goal: the unit scores 1.6 here (docs/deploy.md).
-    systemd-analyze security --offline=yes --root="$dir" --threshold="${PACKAGE_SECURITY_MAX:-2.5}" \
-        "$unit" >/dev/null 2>&1 || fail "the unit's exposure rose above ${PACKAGE_SECURITY_MAX:-2.5}"
+    # A regression guard, not a goal: the unit scores 1.6 here (docs/deploy.md). systemd
+    # takes the threshold in tenths (25 = an exposure of 2.5).
+    local max=${PACKAGE_SECURITY_MAX:-25}
+    systemd-analyze security --offline=yes --root="$dir" --threshold="$max" "$unit" \
+        >/dev/null 2>&1 || fail "the unit's exposure rose above $max/10"
 }
 
 # The syscalls a filter expression of systemd-analyze allows: the union of the + sets minus
