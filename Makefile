@@ -13,7 +13,8 @@ export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
-                qemu-user-static v4l-utils libv4l-dev file lintian help2man strace
+                qemu-user-static v4l-utils libv4l-dev file lintian help2man strace \
+                systemd man-db
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-unknown-linux-musl
 PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools
 
