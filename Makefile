@@ -14,8 +14,8 @@ export PATH := $(VENV)/bin:$(PATH)
 
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
                 qemu-user-static v4l-utils libv4l-dev file mosquitto mosquitto-clients \
-                openssl chromium
-RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
+                openssl chromium lintian help2man strace systemd man-db
+RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-unknown-linux-musl
 PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools prometheus_client
 
 .PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench status-page
@@ -100,7 +100,7 @@ model-int8: train-tool
 	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
 	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 
-test: setup test-edge test-train test-cross
+test: setup test-edge test-train test-cross test-package
 
 test-edge: deps-apt
 	cargo test -p ssd-edge
@@ -187,7 +187,9 @@ soak: deps-apt
 CROSS_AARCH64 := aarch64-unknown-linux-musl
 CROSS_ARMV7   := armv7-unknown-linux-gnueabihf
 
-.PHONY: cross cross-aarch64 cross-armv7 test-cross
+CROSS_X86_64  := x86_64-unknown-linux-musl
+
+.PHONY: cross cross-aarch64 cross-armv7 cross-x86_64 test-cross
 
 cross: cross-aarch64 cross-armv7
 
@@ -196,6 +198,10 @@ cross-aarch64: deps-apt deps-rust
 
 cross-armv7: deps-apt deps-rust
 	cross/cross.sh build $(CROSS_ARMV7)
+
+# Static musl for x86-64 too: the amd64 package's binary.
+cross-x86_64: deps-apt deps-rust
+	cross/cross.sh build $(CROSS_X86_64)
 
 # Under qemu-user: the SSD-math tests, and `detect` on two images compared with the host build.
 # The shipped model's confident detections on a fixed synthetic scene (the weak default model
@@ -208,3 +214,26 @@ test-cross: export CROSS_IMAGES ?= $(CARGO_TARGET_DIR)/cross-fixtures/scene1.png
 # its --version check).
 test-cross: cross-aarch64
 	cross/cross.sh test $(CROSS_AARCH64)
+
+# ---- Debian packages (package/, docs/deploy.md "Installing the package") -------------------
+# ssd-edge_<version>_<arch>.deb from the static release binaries above (each built once; make
+# runs cross-aarch64 once for test-cross and package). armhf is one more `package/package.sh
+# build $(CROSS_ARMV7)` line once its binary runs (see test-cross).
+PACKAGE_DIR ?= $(CARGO_TARGET_DIR)/deb
+PKG_VERSION := $(shell sed -n '/^\[package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DEBS        := $(PACKAGE_DIR)/ssd-edge_$(PKG_VERSION)_arm64.deb $(PACKAGE_DIR)/ssd-edge_$(PKG_VERSION)_amd64.deb
+.PHONY: package test-package release
+
+package: cross-aarch64 cross-x86_64
+	package/package.sh build $(CROSS_AARCH64) $(PACKAGE_DIR)
+	package/package.sh build $(CROSS_X86_64) $(PACKAGE_DIR)
+
+# lintian, systemd-analyze verify/security, the unpacked binaries with the packaged model and
+# config (arm64 under qemu), install/remove/purge of the amd64 package in a scratch root.
+test-package: package
+	package/package.sh test $(DEBS)
+
+# Tarballs of the static binaries (with models and deploy/ files) and SHA256SUMS of them and
+# the .debs, in $(PACKAGE_DIR).
+release: package
+	package/package.sh release $(PACKAGE_DIR) $(CROSS_AARCH64) $(CROSS_X86_64)

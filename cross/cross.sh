@@ -57,6 +57,12 @@ esac
 bin="$CARGO_TARGET_DIR/$target/$profile/ssd-edge"
 
 now() { date +%s.%N; }
+# Runs a target binary: under the settings' emulator, or directly where QEMU is empty (a
+# static build for the host's own architecture).
+target_run() {
+    if [ -n "${QEMU:-}" ]; then "$QEMU" "$@"; else "$@"; fi
+}
+runner=${QEMU:-native}
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 build() {
@@ -77,8 +83,8 @@ build() {
     esac
     echo "cross: size: $(stat -c %s "$bin") bytes ($(numfmt --to=iec-i --suffix=B "$(stat -c %s "$bin")"))"
     local version
-    version=$("$QEMU" "$bin" --version)
-    echo "cross: --version under $QEMU: $version"
+    version=$(target_run "$bin" --version)
+    echo "cross: --version under $runner: $version"
     case "$version" in
         *"$target"*) ;;
         *) echo "cross: FAIL: --version does not name $target" >&2; exit 1 ;;
@@ -95,7 +101,7 @@ run_tests() {
     passed=$(awk '/^test result: ok\./ { n += $4 } END { print n + 0 }' "$log")
     rm -f "$log"
     [ "$passed" -gt 0 ] || { echo "cross: FAIL: no tests ran for: $*" >&2; exit 1; }
-    echo "cross: $passed test(s) passed under $QEMU: $*"
+    echo "cross: $passed test(s) passed under $runner: $*"
 }
 
 unit() {
@@ -146,8 +152,8 @@ detect() {
     "$host_bin" detect --model "$model" --threshold "$threshold" "${images[@]}" >"$out/host.jsonl"
     local t0
     t0=$(now)
-    "$QEMU" "$bin" detect --model "$model" --threshold "$threshold" "${images[@]}" >"$out/target.jsonl"
-    echo "cross: detect under $QEMU: ${#images[@]} image(s), model $model, $(elapsed "$t0") s"
+    target_run "$bin" detect --model "$model" --threshold "$threshold" "${images[@]}" >"$out/target.jsonl"
+    echo "cross: detect under $runner: ${#images[@]} image(s), model $model, $(elapsed "$t0") s"
     python3 "$here/compare_detections.py" --threshold "$threshold" \
         "$out/host.jsonl" "$out/target.jsonl"
 }
