@@ -4,7 +4,7 @@
 //! costs an atomic load; a request (or the sink's own refresh) fills it, into buffers
 //! allocated at start-up.
 
-use ssd_edge::count::{Anchor, CountSpec, Counter, EventTime, LineConfig, Units, ZoneConfig};
+use ssd_edge::count::{Counter, EventTime};
 use ssd_edge::http::state::Info;
 use ssd_edge::http::{HttpConfig, HttpSink};
 use ssd_edge::model::Detector;
@@ -20,6 +20,8 @@ use std::time::Duration;
 
 #[path = "support/alloc.rs"]
 mod alloc;
+#[path = "support/street.rs"]
+mod street;
 use alloc::count_allocations;
 
 #[test]
@@ -29,27 +31,7 @@ fn the_http_sink_and_an_unrequested_snapshot_allocate_nothing_per_frame() {
     detector.set_score_threshold(0.1);
     let labels =
         ssd_edge::sink::json::label_table(&detector.meta().labels, detector.meta().num_classes());
-    let spec = CountSpec {
-        lines: vec![LineConfig {
-            name: "middle".into(),
-            a: [0.5, 1.0],
-            b: [0.5, 0.0],
-            units: Units::Fraction,
-            band: None,
-            anchor: Anchor::Center,
-            extend: true,
-            classes: None,
-        }],
-        zones: vec![ZoneConfig {
-            name: "left".into(),
-            points: vec![[0.0, 0.0], [0.4, 0.0], [0.4, 1.0], [0.0, 1.0]],
-            units: Units::Fraction,
-            band: None,
-            anchor: Anchor::BottomCenter,
-            classes: None,
-            loiter_seconds: Some(2.0),
-        }],
-    };
+    let spec = street::street_spec();
     let tcfg = TrackerConfig::default();
     let mut tracker = Tracker::new(&tcfg);
     let mut counter = Counter::new(spec.clone(), &labels, tcfg.capacity).unwrap();

@@ -3,7 +3,7 @@
 //! allocator around the track and count stages. tract's own allocations inside the forward
 //! pass are counted apart and printed (they are tract's, not ours to remove).
 
-use ssd_edge::count::{Anchor, CountSpec, Counter, EventTime, LineConfig, Units, ZoneConfig};
+use ssd_edge::count::{Counter, EventTime};
 use ssd_edge::model::Detector;
 use ssd_edge::source::synth::SynthSource;
 use ssd_edge::source::FrameSource;
@@ -14,6 +14,8 @@ use std::time::Duration;
 
 #[path = "support/alloc.rs"]
 mod alloc;
+#[path = "support/street.rs"]
+mod street;
 use alloc::count_allocations;
 
 #[test]
@@ -23,27 +25,7 @@ fn detect_track_count_for_1000_frames_allocates_nothing_in_our_stages() {
     detector.set_score_threshold(0.1);
     let labels =
         ssd_edge::sink::json::label_table(&detector.meta().labels, detector.meta().num_classes());
-    let spec = CountSpec {
-        lines: vec![LineConfig {
-            name: "middle".into(),
-            a: [0.5, 1.0],
-            b: [0.5, 0.0],
-            units: Units::Fraction,
-            band: None,
-            anchor: Anchor::Center,
-            extend: true,
-            classes: None,
-        }],
-        zones: vec![ZoneConfig {
-            name: "left".into(),
-            points: vec![[0.0, 0.0], [0.4, 0.0], [0.4, 1.0], [0.0, 1.0]],
-            units: Units::Fraction,
-            band: None,
-            anchor: Anchor::BottomCenter,
-            classes: None,
-            loiter_seconds: Some(2.0),
-        }],
-    };
+    let spec = street::street_spec();
     let tcfg = TrackerConfig::default();
     let mut tracker = Tracker::new(&tcfg);
     let mut counter = Counter::new(spec, &labels, tcfg.capacity).unwrap();
