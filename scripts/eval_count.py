@@ -33,6 +33,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synth_eval  # noqa: E402
+
 import numpy as np
 
 # Flicker visits: start frame every FLICKER_EVERY frames; walk in, stand, walk on.
@@ -41,19 +44,11 @@ FLICKER_WALK, FLICKER_STAND = 40, 150
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
-    except subprocess.CalledProcessError as e:
-        sys.exit(f"eval_count: {' '.join(cmd)} failed ({e.returncode}):\n{e.stderr}")
+    return synth_eval.sh(cmd, "eval_count", **kw)
 
 
 def make_sequence(ssd_train: str, out: Path, frames: int, seed: int) -> None:
-    if (out / "counts.json").exists():
-        return
-    if out.exists():
-        sys.exit(f"eval_count: {out} exists without counts.json; remove it")
-    sh([ssd_train, "synth", "--out", str(out), "--sequence", "--count", str(frames),
-        "--seed", str(seed)])
+    synth_eval.make_sequence(ssd_train, out, frames, seed, "counts.json", "eval_count")
 
 
 def load_gt(seq: Path) -> dict[int, list[tuple[int, str, list[float]]]]:
@@ -105,14 +100,10 @@ def spoiled_detections(gt, frames: int, seed: int, classes: list[str], flicker) 
             objs.append(("person", flicker[f]))
         dets = []
         for cls, (x0, y0, x1, y1) in objs:
-            if rng.random() < 0.2:
+            spoiled = synth_eval.spoil_box(rng, (x0, y0, x1, y1))
+            if spoiled is None:
                 continue
-            w, h = x1 - x0, y1 - y0
-            b = [x0 + rng.gauss(0, 0.05 * w), y0 + rng.gauss(0, 0.05 * h),
-                 x1 + rng.gauss(0, 0.05 * w), y1 + rng.gauss(0, 0.05 * h)]
-            if b[2] <= b[0] or b[3] <= b[1]:
-                continue
-            score = min(1.0, max(0.05, rng.gauss(0.75, 0.15)))
+            b, score = spoiled
             dets.append({"class_id": classes.index(cls) + 1, "label": cls,
                          "score": round(score, 4), "box": [round(v, 2) for v in b]})
         lines.append({"frame": f, "detections": dets})

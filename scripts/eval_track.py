@@ -30,6 +30,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synth_eval  # noqa: E402
+
 import numpy as np
 
 if not hasattr(np, "asfarray"):  # motmetrics 1.4.0 still calls it; numpy 2 removed it.
@@ -41,20 +44,11 @@ MIN_IOU = 0.5
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
-    except subprocess.CalledProcessError as e:
-        sys.exit(f"eval_track: {' '.join(cmd)} failed ({e.returncode}):\n{e.stderr}")
+    return synth_eval.sh(cmd, "eval_track", **kw)
 
 
 def make_sequence(ssd_train: str, out: Path, frames: int, seed: int) -> None:
-    if (out / "tracks.csv").exists():
-        return
-    if out.exists():
-        sys.exit(f"eval_track: {out} exists without tracks.csv; remove it")
-    env = dict(os.environ)
-    sh([ssd_train, "synth", "--out", str(out), "--sequence", "--count", str(frames),
-        "--seed", str(seed)], env=env)
+    synth_eval.make_sequence(ssd_train, out, frames, seed, "tracks.csv", "eval_track")
 
 
 def load_gt(seq: Path) -> dict[int, list[tuple[int, str, list[float], bool]]]:
@@ -72,14 +66,10 @@ def jitter_detections(gt, frames: int, seed: int, classes: list[str]) -> list[di
     for f in range(frames):
         dets = []
         for _, cls, (x0, y0, x1, y1), _ in gt.get(f, []):
-            if rng.random() < 0.2:
+            spoiled = synth_eval.spoil_box(rng, (x0, y0, x1, y1))
+            if spoiled is None:
                 continue
-            w, h = x1 - x0, y1 - y0
-            b = [x0 + rng.gauss(0, 0.05 * w), y0 + rng.gauss(0, 0.05 * h),
-                 x1 + rng.gauss(0, 0.05 * w), y1 + rng.gauss(0, 0.05 * h)]
-            if b[2] <= b[0] or b[3] <= b[1]:
-                continue
-            score = min(1.0, max(0.05, rng.gauss(0.75, 0.15)))
+            b, score = spoiled
             dets.append({"class_id": classes.index(cls) + 1, "label": cls,
                          "score": round(score, 4), "box": [round(v, 2) for v in b]})
         lines.append({"frame": f, "detections": dets})

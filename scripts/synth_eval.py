@@ -1,0 +1,45 @@
+"""What eval_track.py and eval_count.py share: running the project's binaries, making the
+synthetic sequences they score, and spoiling true boxes the same way (jitter, drop-outs,
+scores), so both tables are measured on detections of one kind."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+
+def sh(cmd: list[str], who: str, **kw) -> subprocess.CompletedProcess:
+    """Runs `cmd`; on failure exits with its stderr, naming the script `who`."""
+    try:
+        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"{who}: {' '.join(cmd)} failed ({e.returncode}):\n{e.stderr}")
+
+
+def make_sequence(ssd_train: str, out: Path, frames: int, seed: int, marker: str,
+                  who: str) -> None:
+    """`ssd-train synth --sequence` into `out`, unless `out/marker` says it is there."""
+    if (out / marker).exists():
+        return
+    if out.exists():
+        sys.exit(f"{who}: {out} exists without {marker}; remove it")
+    sh([ssd_train, "synth", "--out", str(out), "--sequence", "--count", str(frames),
+        "--seed", str(seed)], who)
+
+
+def spoil_box(rng: random.Random, box) -> tuple[list[float], float] | None:
+    """A true box as a weak detector reports it: dropped 20 % of the time, else each
+    coordinate jittered by N(0, 5 % of the box side) and a score drawn from N(0.75, 0.15)
+    in [0.05, 1]; None when dropped or jittered inside out."""
+    if rng.random() < 0.2:
+        return None
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    b = [x0 + rng.gauss(0, 0.05 * w), y0 + rng.gauss(0, 0.05 * h),
+         x1 + rng.gauss(0, 0.05 * w), y1 + rng.gauss(0, 0.05 * h)]
+    if b[2] <= b[0] or b[3] <= b[1]:
+        return None
+    score = min(1.0, max(0.05, rng.gauss(0.75, 0.15)))
+    return b, score
