@@ -16,7 +16,7 @@ APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
                 qemu-user-static v4l-utils libv4l-dev file mosquitto mosquitto-clients \
                 openssl chromium lintian help2man strace systemd man-db
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-unknown-linux-musl
-PY_PACKAGES  := torch==2.13.0 onnx onnxruntime numpy pycocotools prometheus_client
+PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client
 
 .PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench status-page
 
@@ -100,7 +100,7 @@ model-int8: train-tool
 	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
 	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 
-test: setup test-edge test-train test-cross test-package
+test: setup test-workflow test-edge test-train test-cross test-package
 
 test-edge: deps-apt
 	cargo test -p ssd-edge
@@ -139,6 +139,27 @@ bench-compare: deps-apt $(BENCH_STAMP)
 	cargo build --bin ssd-edge
 	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
 	  $(foreach m,$(BENCH_MODELS),--model $(m))
+
+# ---- Imported detectors (README "Real models"): their speed in tract and onnxruntime --------
+# The three published architectures with seeded random weights (speed does not depend on the
+# values), saved as their public files are, imported by `ssd-train import`, then timed.
+IMPORT_DIR  ?= $(CACHE)/import-bench
+IMPORT_ARCH := ssd.pytorch torchvision-ssd300 torchvision-ssdlite320
+.PHONY: bench-import
+bench-import: train-tool $(BENCH_STAMP)
+	cargo build --bin ssd-edge
+	for a in $(IMPORT_ARCH); do \
+	  $(VENV)/bin/python train/tests/import_reference.py --arch $$a --seed 1 --images 1 --out $(IMPORT_DIR)/$$a || exit 1; \
+	done
+	$(TRAIN) import --from ssd.pytorch --weights $(IMPORT_DIR)/ssd.pytorch/weights.pth \
+	  --out $(IMPORT_DIR)/ssd300-vgg16-ssd.pytorch.onnx
+	$(TRAIN) import --from torchvision --arch ssd300_vgg16 \
+	  --weights $(IMPORT_DIR)/torchvision-ssd300/weights.pth --out $(IMPORT_DIR)/ssd300-vgg16-torchvision.onnx
+	$(TRAIN) import --from torchvision --arch ssdlite320_mobilenet_v3_large \
+	  --weights $(IMPORT_DIR)/torchvision-ssdlite320/weights.pth --out $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
+	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
+	  --model $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx --model $(IMPORT_DIR)/ssd300-vgg16-ssd.pytorch.onnx \
+	  --model $(IMPORT_DIR)/ssd300-vgg16-torchvision.onnx
 
 # ---- Tracker quality (docs/tracking.md) ------------------------------------------------------
 # MOTA/IDF1/ID switches of `ssd-edge track` against the `trackers` package's ByteTrack, SORT
@@ -237,3 +258,19 @@ test-package: package
 # the .debs, in $(PACKAGE_DIR).
 release: package
 	package/package.sh release $(PACKAGE_DIR) $(CROSS_AARCH64) $(CROSS_X86_64)
+
+# ---- The CI recipe (.github/workflows/, README "Releases from CI") --------------------------
+# GitHub cannot be reached from our build machines, so `make test` only checks each workflow
+# against GitHub's workflow schema, which check-jsonschema ships inside the package (offline).
+# Needs only the venv, not its torch: no cargo build, a few seconds.
+WORKFLOW_PACKAGES := check-jsonschema==0.39.0
+WORKFLOW_STAMP    := $(VENV)/.installed-workflow-$(shell echo '$(WORKFLOW_PACKAGES)' | md5sum | cut -c1-8)
+.PHONY: test-workflow
+
+$(WORKFLOW_STAMP):
+	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(WORKFLOW_PACKAGES)
+	touch $@
+
+test-workflow: $(WORKFLOW_STAMP)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(wildcard .github/workflows/*)

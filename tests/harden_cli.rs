@@ -311,7 +311,14 @@ fn sidecar_errors_name_the_sidecar_once() {
     };
     use toml::Value::{Float, Integer};
     let cases = [
-        (edit("", "schema_version", Integer(2)), "newer"),
+        (
+            edit(
+                "",
+                "schema_version",
+                Integer(i64::from(ssd_edge::model::meta::SCHEMA_VERSION) + 1),
+            ),
+            "newer",
+        ),
         (edit("", "schema_version", Integer(0)), "invalid"),
         (edit("nms", "max_boxes", Integer(3)), "max_boxes"),
         (edit("variances", "scale", Integer(3)), "scale"),

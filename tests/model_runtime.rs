@@ -427,7 +427,10 @@ fn bad_sidecars_name_the_file_and_line() {
 
     std::fs::write(
         &sidecar,
-        good.replace("schema_version = 1", "schema_version = 7"),
+        good.replace(
+            &format!("schema_version = {}", ssd_edge::model::meta::SCHEMA_VERSION),
+            "schema_version = 7",
+        ),
     )
     .unwrap();
     let msg = Detector::load(&model, Some(&sidecar))

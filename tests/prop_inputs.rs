@@ -445,9 +445,10 @@ fn schema_version_zero_is_invalid_not_newer() {
     });
     let e = ModelMeta::from_metadata_props(&p).unwrap_err().to_string();
     assert!(e.contains("invalid") && !e.contains("newer"), "{e}");
-    let toml = support::tiny_meta()
-        .to_toml_string()
-        .replace("schema_version = 1", "schema_version = 0");
+    let toml = support::tiny_meta().to_toml_string().replace(
+        &format!("schema_version = {}", ssd_edge::model::meta::SCHEMA_VERSION),
+        "schema_version = 0",
+    );
     let e = ModelMeta::from_toml_str(&toml).unwrap_err().to_string();
     assert!(e.contains("invalid") && !e.contains("newer"), "{e}");
 }
@@ -475,4 +476,30 @@ fn oversized_frames_in_all_forms_are_refused() {
         "{e}"
     );
     assert!(out.is_empty());
+}
+
+#[test]
+fn version_1_metadata_cannot_use_version_2_decoding() {
+    let mut m = support::tiny_meta();
+    m.schema_version = 1;
+    m.validate().unwrap();
+    m.decode = ssd_edge::ssd::BoxDecode::torchvision();
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("schema version 2"), "{e}");
+    m.schema_version = 2;
+    m.validate().unwrap();
+    m.decode.max_log_scale = Some(f32::NAN);
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("max_log_scale"), "{e}");
+    m.decode = Default::default();
+    m.schema_version = 1;
+    m.priors.clip = ssd_edge::ssd::PriorClip::Size;
+    assert!(m.validate().is_err());
+    // The v2 fields survive both encodings.
+    m.schema_version = 2;
+    m.decode = ssd_edge::ssd::BoxDecode::torchvision();
+    let back = ModelMeta::from_metadata_props(&m.to_metadata_props()).unwrap();
+    assert_eq!(back, m);
+    let back = ModelMeta::from_toml_str(&m.to_toml_string()).unwrap();
+    assert_eq!(back, m);
 }

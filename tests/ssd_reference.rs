@@ -151,7 +151,7 @@ fn ssd_pytorch_priors_clip_and_noclip() {
     let clip = cfg.generate();
     let d = max_abs_diff(&clip, &r.priors_clip);
     assert!(d <= 1e-6, "priors_clip max diff {d}");
-    cfg.clip = false;
+    cfg.clip = ssd_edge::ssd::PriorClip::None;
     let noclip = cfg.generate();
     let d = max_abs_diff(&noclip, &r.priors_noclip);
     assert!(d <= 1e-6, "priors_noclip max diff {d}");

@@ -140,7 +140,7 @@ fn render(d: &Detector) -> String {
     let _ = writeln!(o, "               scales: {scales}");
     let _ = writeln!(
         o,
-        "               aspect ratios {}, clip {}",
+        "               aspect ratios {}, clip {:?}",
         ratios.join(" "),
         p.clip
     );
@@ -149,6 +149,16 @@ fn render(d: &Detector) -> String {
         "variances:     center {}, size {}",
         m.variances.center, m.variances.size
     );
+    if !m.decode.is_default() {
+        let _ = writeln!(
+            o,
+            "box decode:    clip to image {}, log size clamp {}",
+            m.decode.clip,
+            m.decode
+                .max_log_scale
+                .map_or("none".to_string(), |v| v.to_string())
+        );
+    }
     let _ = writeln!(
         o,
         "outputs:       loc `{}` [1,{},4], conf `{}` [1,{},{}] ({})",

@@ -41,7 +41,7 @@ pub struct InputSpec {
 }
 
 impl InputSpec {
-    /// ssd.pytorch / Caffe: BGR, mean subtraction in 0..255 units, no scaling.
+    /// ssd.pytorch's published weights: RGB minus (123, 117, 104), no scaling.
     pub fn ssd_pytorch(size: u32) -> Self {
         Normalization::SSD_PYTORCH.at_size(size, size)
     }
@@ -79,10 +79,21 @@ pub struct Normalization {
 }
 
 impl Normalization {
-    /// ssd.pytorch / Caffe: BGR, VGG means in 0..255 units, no std.
-    pub const SSD_PYTORCH: Normalization = Normalization {
+    /// Caffe's VGG convention: BGR, VGG means in 0..255 units, no std (the trainer's `ssd`
+    /// normalisation).
+    pub const CAFFE_BGR: Normalization = Normalization {
         channel_order: ChannelOrder::Bgr,
         mean: [104.0, 117.0, 123.0],
+        std: [1.0, 1.0, 1.0],
+        scale: 1.0,
+    };
+
+    /// What ssd.pytorch's published weights take: it subtracts (104, 117, 123) from OpenCV's
+    /// BGR pixels and then swaps the channels to RGB (`VOCDetection.pull_item`), so the
+    /// network sees RGB minus (123, 117, 104).
+    pub const SSD_PYTORCH: Normalization = Normalization {
+        channel_order: ChannelOrder::Rgb,
+        mean: [123.0, 117.0, 104.0],
         std: [1.0, 1.0, 1.0],
         scale: 1.0,
     };

@@ -219,7 +219,8 @@ impl Detector {
             meta.num_classes(),
             meta.variances,
             nms,
-        );
+        )
+        .with_box_decode(meta.decode);
         log::info!(
             "loaded {origin}: {} ({}x{} input, {} priors, {} classes, {} ops after optimisation)",
             meta.architecture,

@@ -8,13 +8,14 @@
 
 pub use crate::image::preprocess::{ChannelOrder, InputSpec};
 use crate::limits::{read_bounded, MAX_CLASSES, MAX_CLASS_SCORES, MAX_SIDECAR_BYTES};
-use crate::ssd::{ConfKind, NmsConfig, PriorConfig, Variances};
+use crate::ssd::{BoxDecode, ConfKind, NmsConfig, PriorClip, PriorConfig, Variances};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The schema this build writes and the newest it reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this build writes and the newest it reads. Version 2 added `decode` and the
+/// `"size"` prior clip (torchvision's conventions); version 1 files read unchanged.
+pub const SCHEMA_VERSION: u32 = 2;
 /// Prefix of every metadata_props key we own.
 pub const KEY_PREFIX: &str = "ssd_edge.";
 /// The key that marks a model as carrying our metadata.
@@ -68,6 +69,9 @@ pub struct ModelMeta {
     pub priors: PriorConfig,
     #[serde(default)]
     pub variances: Variances,
+    /// Box decoding conventions beyond the variances (schema 2); absent means ssd.pytorch's.
+    #[serde(default, skip_serializing_if = "BoxDecode::is_default")]
+    pub decode: BoxDecode,
     pub conf_kind: ConfKind,
     #[serde(default)]
     pub outputs: OutputNames,
@@ -143,13 +147,14 @@ pub fn parse_threshold(s: &str) -> Result<f32, String> {
 pub const MAX_VARIANCE: f32 = 10.0;
 
 /// The top-level fields, in the order they are written.
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "schema_version",
     "architecture",
     "labels",
     "input",
     "priors",
     "variances",
+    "decode",
     "conf_kind",
     "outputs",
     "nms",
@@ -203,6 +208,20 @@ impl ModelMeta {
         }
         if !i.scale.is_finite() || i.scale == 0.0 || i.mean.iter().any(|m| !m.is_finite()) {
             return bad("input.scale and input.mean must be finite (scale non-zero)".into());
+        }
+        let needs_v2 = !self.decode.is_default() || self.priors.clip == PriorClip::Size;
+        if needs_v2 && self.schema_version < 2 {
+            return bad(format!(
+                "`decode` and the \"size\" prior clip need schema version 2, the metadata says {}",
+                self.schema_version
+            ));
+        }
+        if let Some(m) = self.decode.max_log_scale {
+            if !(m.is_finite() && m > 0.0) {
+                return bad(format!(
+                    "decode.max_log_scale must be finite and positive, got {m}"
+                ));
+            }
         }
         let v = &self.variances;
         let variance_ok = |x: f32| x.is_finite() && x > 0.0 && x <= MAX_VARIANCE;
@@ -404,6 +423,7 @@ fn check_field(field: &str, v: serde_json::Value) -> Result<(), String> {
         "input" => chk::<InputSpec>(v),
         "priors" => chk::<PriorConfig>(v),
         "variances" => chk::<Variances>(v),
+        "decode" => chk::<BoxDecode>(v),
         "conf_kind" => chk::<ConfKind>(v),
         "outputs" => chk::<OutputNames>(v),
         "nms" => chk::<NmsConfig>(v),

@@ -53,6 +53,55 @@ pub fn encode(gt: &CornerBox, prior: &CenterBox, v: Variances) -> [f32; 4] {
     [gcx, gcy, gw, gh]
 }
 
+/// How predicted offsets become boxes beyond the variances: the conventions a model was trained
+/// with, which its decode must repeat (torchvision sets both, ssd.pytorch neither).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoxDecode {
+    /// Clamp decoded corners to the image ([0, 1]) before NMS, so boxes crossing the border
+    /// suppress each other as the model's own post-processing does.
+    #[serde(default)]
+    pub clip: bool,
+    /// Upper bound of the log size ratio `loc * variance` before `exp` (torchvision:
+    /// ln(1000 / 16)), so a wild width or height cannot overflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_scale: Option<f32>,
+}
+
+impl BoxDecode {
+    /// torchvision's `BoxCoder` and `clip_boxes_to_image`.
+    pub fn torchvision() -> Self {
+        Self {
+            clip: true,
+            max_log_scale: Some((1000.0f64 / 16.0).ln() as f32),
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// [`decode`] under these conventions.
+    #[inline]
+    pub fn apply(&self, loc: &[f32; 4], prior: &CenterBox, v: Variances) -> CornerBox {
+        let mut l = *loc;
+        if let Some(m) = self.max_log_scale {
+            // Clamp in the scaled domain (`loc * v.size <= m`), as torchvision clamps dw, dh.
+            for x in &mut l[2..] {
+                if *x * v.size > m {
+                    *x = m / v.size;
+                }
+            }
+        }
+        let b = decode(&l, prior, v);
+        if self.clip {
+            b.map(|c| c.clamp(0.0, 1.0))
+        } else {
+            b
+        }
+    }
+}
+
 /// Inverse of [`encode`]: predicted offsets applied to a prior, in corner form.
 pub fn decode(loc: &[f32; 4], prior: &CenterBox, v: Variances) -> CornerBox {
     let cx = prior[0] + loc[0] * v.center * prior[2];
@@ -78,6 +127,22 @@ mod tests {
         for (a, b) in gt.iter().zip(back) {
             assert!((a - b).abs() < 1e-6, "{gt:?} vs {back:?}");
         }
+    }
+
+    #[test]
+    fn torchvision_decode_clamps_log_size_and_clips_to_the_image() {
+        let prior = [0.9, 0.5, 0.2, 0.2];
+        let v = Variances::default();
+        let tv = BoxDecode::torchvision();
+        // A huge width offset: exp(20 * 0.2) unclamped, exp(ln(1000/16)) clamped.
+        let loc = [0.0, 0.0, 50.0, 0.0];
+        let plain = decode(&loc, &prior, v);
+        let b = BoxDecode { clip: false, ..tv }.apply(&loc, &prior, v);
+        assert!((b[2] - b[0] - 0.2 * 62.5).abs() < 1e-4, "{b:?}");
+        assert!(plain[2] - plain[0] > 1000.0);
+        let c = tv.apply(&loc, &prior, v);
+        assert!(c.iter().all(|x| (0.0..=1.0).contains(x)), "{c:?}");
+        assert_eq!(BoxDecode::default().apply(&loc, &prior, v), plain);
     }
 
     #[test]

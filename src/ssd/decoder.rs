@@ -5,18 +5,20 @@ use serde::{Deserialize, Serialize};
 use super::iou::area;
 use super::nms::{survives, top_k_unsorted, Candidate};
 use super::softmax_exp::exp_nonpositive;
-use super::{decode, CenterBox, CornerBox, NmsConfig, SsdError, Variances};
+use super::{BoxDecode, CenterBox, CornerBox, NmsConfig, SsdError, Variances};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Detection {
     /// Model class index; 0 (background) is never emitted.
     pub class_id: u16,
     pub score: f32,
-    /// Normalised `[x0, y0, x1, y1]`, not clipped (as ssd.pytorch).
+    /// Normalised `[x0, y0, x1, y1]`; clipped to [0, 1] only if the model's [`BoxDecode`]
+    /// says so (ssd.pytorch does not clip, torchvision does).
     pub bbox: CornerBox,
 }
 
-pub const MAX_DETECTIONS: usize = 200;
+/// torchvision's SSDLite keeps 300 per image, its SSD300 and ssd.pytorch 200.
+pub const MAX_DETECTIONS: usize = 300;
 pub type Detections = heapless::Vec<Detection, MAX_DETECTIONS>;
 
 /// Whether `conf` holds raw logits (softmax applied here) or probabilities.
@@ -41,6 +43,7 @@ pub struct Decoder {
     priors: Vec<CenterBox>,
     num_classes: usize,
     variances: Variances,
+    box_decode: BoxDecode,
     nms: NmsConfig,
     /// Decoded box per prior; only priors with a candidate are (re)written each frame.
     boxes: Vec<CornerBox>,
@@ -79,8 +82,19 @@ impl Decoder {
             priors,
             num_classes,
             variances,
+            box_decode: BoxDecode::default(),
             nms,
         }
+    }
+
+    /// Decodes boxes with `bd`'s conventions (clipping, size clamp) from now on.
+    pub fn with_box_decode(mut self, bd: BoxDecode) -> Self {
+        self.box_decode = bd;
+        self
+    }
+
+    pub fn box_decode(&self) -> BoxDecode {
+        self.box_decode
     }
 
     pub fn num_priors(&self) -> usize {
@@ -204,7 +218,7 @@ impl Decoder {
             }
             if any {
                 let l = [l[0], l[1], l[2], l[3]];
-                self.boxes[p] = decode(&l, &self.priors[p], self.variances);
+                self.boxes[p] = self.box_decode.apply(&l, &self.priors[p], self.variances);
             }
         }
     }

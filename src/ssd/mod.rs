@@ -15,12 +15,12 @@ mod softmax_exp;
 mod voc_match;
 
 pub use codec::{
-    center_to_corner, corner_to_center, decode, encode, CenterBox, CornerBox, Variances,
+    center_to_corner, corner_to_center, decode, encode, BoxDecode, CenterBox, CornerBox, Variances,
 };
 pub use decoder::{ConfKind, Decoder, Detection, Detections, MAX_DETECTIONS};
 pub use error::SsdError;
 pub use iou::iou;
 pub use matcher::match_priors;
 pub use nms::{nms, NmsConfig};
-pub use priors::{PriorConfig, PriorScales, MAX_PRIORS};
+pub use priors::{PriorClip, PriorConfig, PriorScales, MAX_PRIORS};
 pub use voc_match::{match_detections, FrameCounts, GtBox, MatchOutcome, VocRule};

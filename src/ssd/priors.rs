@@ -40,8 +40,54 @@ pub struct PriorConfig {
     pub scales: PriorScales,
     /// Ratios besides 1 per map; each adds two boxes (a and 1/a).
     pub aspect_ratios: Vec<Vec<f32>>,
-    /// Clamp every prior coordinate to [0, 1] (ssd.pytorch's `clip`).
-    pub clip: bool,
+    /// Which prior coordinates are clamped to [0, 1]; `true`/`false` in files mean
+    /// `corners`/`none`.
+    pub clip: PriorClip,
+}
+
+/// The two published clamping conventions. They differ on the maps whose centres pass 1
+/// (SSD300's 10x10 map: the last centre is 9.5 x 32 / 300 = 1.013).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PriorClip {
+    None,
+    /// ssd.pytorch: all four of `[cx, cy, w, h]`.
+    Corners,
+    /// torchvision's `DefaultBoxGenerator(clip=True)`: width and height only.
+    Size,
+}
+
+impl Serialize for PriorClip {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Booleans for the original two, so files written before `size` existed are unchanged.
+        match self {
+            PriorClip::None => s.serialize_bool(false),
+            PriorClip::Corners => s.serialize_bool(true),
+            PriorClip::Size => s.serialize_str("size"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PriorClip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Bool(bool),
+            Name(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Bool(true) => Ok(PriorClip::Corners),
+            Repr::Bool(false) => Ok(PriorClip::None),
+            Repr::Name(n) => match n.as_str() {
+                "none" => Ok(PriorClip::None),
+                "corners" => Ok(PriorClip::Corners),
+                "size" => Ok(PriorClip::Size),
+                other => Err(serde::de::Error::custom(format!(
+                    "clip `{other}`: expected true, false, \"none\", \"corners\" or \"size\""
+                ))),
+            },
+        }
+    }
 }
 
 const SSD300_MAPS: [usize; 6] = [38, 19, 10, 5, 3, 1];
@@ -70,7 +116,7 @@ impl PriorConfig {
                 max_sizes: vec![60.0, 111.0, 162.0, 213.0, 264.0, 315.0],
             },
             aspect_ratios: ssd300_ratios(),
-            clip: true,
+            clip: PriorClip::Corners,
         }
     }
 
@@ -86,12 +132,11 @@ impl PriorConfig {
                 s_max: 0.9,
             },
             aspect_ratios: ssd300_ratios(),
-            clip: false,
+            clip: PriorClip::None,
         }
     }
 
-    /// torchvision's `ssd300_vgg16` default boxes. torchvision clamps only w/h; its centres
-    /// lie in [0, 1] already, so clamping all four is the same.
+    /// torchvision's `ssd300_vgg16` default boxes (explicit scales, width and height clamped).
     pub fn ssd300_torchvision() -> Self {
         Self {
             image_size: 300,
@@ -101,7 +146,26 @@ impl PriorConfig {
                 scales: vec![0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05],
             },
             aspect_ratios: ssd300_ratios(),
-            clip: true,
+            clip: PriorClip::Size,
+        }
+    }
+
+    /// torchvision's `ssdlite320_mobilenet_v3_large` default boxes: 320x320, maps 20 to 1
+    /// without steps (centres `(j + 0.5) / f`), scales 0.2..0.95 then 1, ratios 2 and 3
+    /// everywhere (3234 boxes).
+    pub fn ssdlite320_torchvision() -> Self {
+        let m = 6;
+        let mut scales: Vec<f32> = (0..m)
+            .map(|k| (0.2 + (0.95 - 0.2) * k as f64 / (m as f64 - 1.0)) as f32)
+            .collect();
+        scales.push(1.0);
+        Self {
+            image_size: 320,
+            feature_maps: vec![20, 10, 5, 3, 2, 1],
+            steps: None,
+            scales: PriorScales::Explicit { scales },
+            aspect_ratios: vec![vec![2.0, 3.0]; m],
+            clip: PriorClip::Size,
         }
     }
 
@@ -197,14 +261,13 @@ impl PriorConfig {
     }
 
     fn finish(&self, b: [f64; 4]) -> CenterBox {
-        b.map(|v| {
-            let v = v as f32;
-            if self.clip {
-                v.clamp(0.0, 1.0)
-            } else {
-                v
-            }
-        })
+        let b = b.map(|v| v as f32);
+        let c = |v: f32| v.clamp(0.0, 1.0);
+        match self.clip {
+            PriorClip::None => b,
+            PriorClip::Corners => b.map(c),
+            PriorClip::Size => [b[0], b[1], c(b[2]), c(b[3])],
+        }
     }
 
     /// Checks everything [`generate`](Self::generate) relies on.
@@ -288,5 +351,49 @@ fn check_positive(name: &str, values: &[f32]) -> Result<(), SsdError> {
         Some(v) => Err(SsdError::InvalidPriorConfig(format!(
             "{name} contains {v}, expected finite positive values"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_reads_booleans_and_names_and_writes_booleans_where_it_can() {
+        let read = |v: &str| serde_json::from_str::<PriorClip>(v);
+        assert_eq!(read("true").unwrap(), PriorClip::Corners);
+        assert_eq!(read("false").unwrap(), PriorClip::None);
+        assert_eq!(read("\"size\"").unwrap(), PriorClip::Size);
+        assert_eq!(read("\"corners\"").unwrap(), PriorClip::Corners);
+        let e = read("\"centres\"").unwrap_err().to_string();
+        assert!(e.contains("centres") && e.contains("size"), "{e}");
+        let write = |c: PriorClip| serde_json::to_string(&c).unwrap();
+        assert_eq!(write(PriorClip::Corners), "true");
+        assert_eq!(write(PriorClip::None), "false");
+        assert_eq!(write(PriorClip::Size), "\"size\"");
+    }
+
+    #[test]
+    fn size_clip_leaves_centres_past_the_image_alone() {
+        // SSD300's 10x10 map has step 32: its last centre is 9.5 * 32 / 300 > 1.
+        let mut cfg = PriorConfig::ssd300_torchvision();
+        let size = cfg.generate();
+        cfg.clip = PriorClip::Corners;
+        let corners = cfg.generate();
+        let offset: usize = (38 * 38 * 4) + (19 * 19 * 6);
+        let last_cell = offset + (10 * 10 - 1) * 6;
+        assert!((size[last_cell][0] - 9.5 * 32.0 / 300.0).abs() < 1e-6);
+        assert_eq!(corners[last_cell][0], 1.0);
+        assert!(size.iter().all(|b| b[2] <= 1.0 && b[3] <= 1.0));
+        assert!(size.iter().any(|b| b[0] > 1.0));
+    }
+
+    #[test]
+    fn ssdlite320_has_torchvisions_3234_boxes() {
+        let cfg = PriorConfig::ssdlite320_torchvision();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.num_priors(), 3234);
+        let (s0, e0) = cfg.map_scales()[0];
+        assert!((s0 - 0.2).abs() < 1e-7 && (e0 - (0.2f32 * 0.35).sqrt()).abs() < 1e-6);
     }
 }

@@ -31,7 +31,7 @@ pub fn tiny_priors() -> PriorConfig {
             max_sizes: vec![2.0 * BOX],
         },
         aspect_ratios: vec![vec![]],
-        clip: true,
+        clip: ssd_edge::ssd::PriorClip::Corners,
     }
 }
 
@@ -50,6 +50,7 @@ pub fn tiny_meta() -> ModelMeta {
         },
         priors: tiny_priors(),
         variances: Variances::default(),
+        decode: Default::default(),
         conf_kind: ConfKind::Logits,
         outputs: OutputNames {
             loc: Some("loc".into()),

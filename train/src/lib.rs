@@ -3,7 +3,9 @@
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod loss;
 pub mod net;
+pub mod pth;
 pub mod quant;
 pub mod trainer;

@@ -248,7 +248,12 @@ fn unaugmented_sample_is_the_boards_tensor_bit_for_bit() {
             labels: vec![0],
             difficult: vec![false],
         };
-        for norm in [Normalization::SSD_PYTORCH, Normalization::IMAGENET, odd] {
+        for norm in [
+            Normalization::CAFFE_BGR,
+            Normalization::SSD_PYTORCH,
+            Normalization::IMAGENET,
+            odd,
+        ] {
             for size in [8, 300] {
                 let want = board_tensor(&img, &norm, size);
                 for cfg in [None, Some(&untouched)] {
@@ -291,7 +296,7 @@ fn flipped_sample_is_the_boards_tensor_of_the_mirror_image() {
             labels: vec![],
             difficult: vec![],
         };
-        for norm in [Normalization::SSD_PYTORCH, Normalization::IMAGENET] {
+        for norm in [Normalization::CAFFE_BGR, Normalization::IMAGENET] {
             let want = board_tensor(&mirror, &norm, size);
             let mut got = vec![0.0; 3 * size * size];
             prepare(&s, Some(&flip), &norm, size, &mut Rng::new(0), &mut got).unwrap();

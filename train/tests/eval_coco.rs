@@ -1,5 +1,8 @@
 //! COCO AP: hand-computed cases, and agreement with pycocotools on random data (to 1e-6).
 
+mod support;
+use support::venv_python;
+
 use ssd_train::data::coco::{CocoAnnotation, CocoCategory, CocoFile, CocoImage, CocoResult};
 use ssd_train::eval::coco::evaluate_files;
 use std::path::PathBuf;
@@ -112,16 +115,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-fn venv_python() -> PathBuf {
-    let p = std::env::var("SSD_EDGE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or("/root".into()))
-                .join(".cache/ssd-edge/venv")
-        });
-    p.join("bin/python")
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod export;
+mod import;
 mod quantize;
 mod synth;
 mod train;
@@ -31,6 +32,8 @@ pub enum Command {
     Eval(eval::Args),
     /// Export a checkpoint to ONNX with the model metadata inside.
     Export(export::Args),
+    /// A published detector's PyTorch weights (.pth) to an ONNX model with full metadata.
+    Import(import::Args),
     /// Post-training static int8 quantization of an exported ONNX model.
     Quantize(quantize::Args),
     /// Speed of network configurations (tch, tract) and of the data loader on this machine.
@@ -43,6 +46,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -1,4 +1,6 @@
-//! `ssd-train train`: train an SSD on the synthetic scenes or a Pascal VOC layout.
+//! `ssd-train train`: train an SSD on the synthetic scenes, a Pascal VOC layout or a COCO
+//! instances file, from scratch, from whole-network weights, or from a pretrained backbone
+//! (fine-tuning: docs/fine-tune.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,26 +8,36 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ssd_edge::image::preprocess::Normalization;
-use ssd_train::data::{Dataset, SynthDataset, VocDataset};
+use ssd_train::data::{CocoDataset, Dataset, LoadStats, SynthDataset, VocDataset};
 use ssd_train::trainer::fit::{fit, FitConfig, ScheduleKind};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Network: vgg16, mobile, mobile@W (width multiplier, e.g. mobile@0.5), tiny.
+    /// Network: vgg16, mobile, mobile@W (width multiplier, e.g. mobile@0.5), tiny,
+    /// tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2.
     #[arg(long, default_value = "mobile@0.5")]
     pub arch: String,
     /// Pascal VOC root (the directory holding Annotations/, JPEGImages/, ImageSets/Main/).
-    #[arg(long, conflicts_with = "synth")]
+    #[arg(long, conflicts_with_all = ["synth", "coco"])]
     pub voc: Option<PathBuf>,
+    #[command(flatten)]
+    pub coco: Box<CocoArgs>,
     /// VOC image set(s) to train on, comma-separated.
     #[arg(long, default_value = "trainval")]
     pub split: String,
     /// VOC image set for validation mAP.
     #[arg(long, default_value = "test")]
     pub val_split: String,
-    /// Class names for VOC data, comma-separated (default: the synthetic scenes' classes).
+    /// Classes to train on, comma-separated, in model order (e.g. person,car,bicycle): for
+    /// VOC and COCO a subset, objects of other classes are dropped from the annotations.
+    /// Default: VOC, the synthetic scenes' classes (another class is an error); COCO, all
+    /// categories by id.
     #[arg(long, value_delimiter = ',')]
     pub classes: Vec<String>,
+    /// Leave out training images with no object of the chosen classes (default: they stay,
+    /// as background-only negatives). Validation images are always kept.
+    #[arg(long)]
+    pub skip_empty: bool,
     /// Train on N synthetic scenes rendered on the fly (seed --data-seed).
     #[arg(long)]
     pub synth: Option<usize>,
@@ -57,8 +69,16 @@ pub struct Args {
     #[arg(long)]
     pub resume: bool,
     /// Initial weights (safetensors; for VGG16, ssd.pytorch names: see README).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "backbone_weights")]
     pub weights: Option<PathBuf>,
+    /// Pretrained backbone (.pth): ssd.pytorch's vgg16_reducedfc.pth for vgg16 and
+    /// tv-ssd300-vgg16, torchvision's ImageNet mobilenet_v3_large for tv-ssdlite320-mnv3-full,
+    /// mobilenet_v2 for tv-ssdlite320-mnv2. Extras and heads start initialised.
+    #[arg(long)]
+    pub backbone_weights: Option<PathBuf>,
+    /// Keep the backbone fixed (weights and batch-norm statistics) for the first N epochs.
+    #[arg(long, default_value_t = 0)]
+    pub freeze_backbone_epochs: usize,
     /// Data loader threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -84,6 +104,22 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// COCO data (boxed: keeps the subcommand enum small).
+#[derive(clap::Args, Debug)]
+pub struct CocoArgs {
+    /// COCO instances JSON to train on (with --coco-images).
+    #[arg(long, requires = "coco_images", conflicts_with = "synth")]
+    pub coco: Option<PathBuf>,
+    /// Directory holding the --coco file's images.
+    #[arg(long, requires = "coco")]
+    pub coco_images: Option<PathBuf>,
+    /// COCO instances JSON for validation mAP (with --val-coco-images; default: none).
+    #[arg(long, requires_all = ["val_coco_images", "coco"])]
+    pub val_coco: Option<PathBuf>,
+    #[arg(long, requires = "val_coco")]
+    pub val_coco_images: Option<PathBuf>,
+}
+
 fn schedule(s: &str) -> anyhow::Result<ScheduleKind> {
     if s == "cosine" {
         return Ok(ScheduleKind::Cosine);
@@ -102,18 +138,124 @@ fn schedule(s: &str) -> anyhow::Result<ScheduleKind> {
     bail!("unknown schedule `{s}` (cosine or step:F1,F2,...)")
 }
 
+/// The device, and says which: a GPU host whose libtorch lacks CUDA would otherwise train on
+/// the CPU unnoticed.
 fn device(s: &str) -> anyhow::Result<tch::Device> {
-    Ok(match s {
-        "auto" => tch::Device::cuda_if_available(),
-        "cpu" => tch::Device::Cpu,
-        "cuda" => {
-            if !tch::Cuda::is_available() {
-                bail!("--device cuda: no CUDA device is available");
-            }
-            tch::Device::Cuda(0)
+    let cuda = tch::Cuda::is_available();
+    let d = match (s, cuda) {
+        ("auto", true) | ("cuda", true) => tch::Device::Cuda(0),
+        ("auto", false) => {
+            log::info!("training on CPU (no CUDA)");
+            return Ok(tch::Device::Cpu);
         }
-        other => bail!("unknown device `{other}` (cpu, cuda, auto)"),
-    })
+        ("cpu", _) => {
+            log::info!("training on CPU (--device cpu)");
+            return Ok(tch::Device::Cpu);
+        }
+        ("cuda", false) => bail!(
+            "--device cuda: no CUDA device is available (is libtorch a CUDA build? see docs/fine-tune.md)"
+        ),
+        (other, _) => bail!("unknown device `{other}` (cpu, cuda, auto)"),
+    };
+    log::info!(
+        "training on CUDA (device 0 of {}, cuDNN {})",
+        tch::Cuda::device_count(),
+        if tch::Cuda::cudnn_is_available() {
+            "available"
+        } else {
+            "not available"
+        }
+    );
+    Ok(d)
+}
+
+/// Logs what a class subset removed, and refuses a class that never occurs (a misspelt name
+/// would otherwise train a class with no examples).
+fn check_subset(
+    what: &str,
+    classes: &[String],
+    stats: &LoadStats,
+    boxes: &[usize],
+    empty: usize,
+) -> anyhow::Result<()> {
+    log::info!(
+        "{what}: {} images, {} boxes of {} ({}), {} boxes of other classes dropped, {} images \
+         without objects {}",
+        stats.images - stats.skipped_images,
+        boxes.iter().sum::<usize>(),
+        classes.join(", "),
+        boxes
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
+        stats.other_class_boxes,
+        empty.max(stats.skipped_images),
+        if stats.skipped_images > 0 {
+            "skipped"
+        } else {
+            "kept as negatives"
+        }
+    );
+    if let Some(i) = boxes.iter().position(|&n| n == 0) {
+        bail!(
+            "{what}: no box of class {:?}; the data set's class names are case-sensitive",
+            classes[i]
+        );
+    }
+    Ok(())
+}
+
+fn open_voc(args: &Args, root: &std::path::Path) -> anyhow::Result<(VocDataset, VocDataset)> {
+    let subset = !args.classes.is_empty();
+    let classes = if subset {
+        args.classes.clone()
+    } else {
+        ssd_train::data::synth_set::class_names()
+    };
+    let open = |parts: &[(PathBuf, String)]| {
+        if subset {
+            VocDataset::open_subset(parts, &classes)
+        } else {
+            VocDataset::open_many(parts, &classes)
+        }
+    };
+    let parts: Vec<(PathBuf, String)> = args
+        .split
+        .split(',')
+        .map(|s| (root.to_path_buf(), s.trim().to_string()))
+        .collect();
+    let mut train =
+        open(&parts).with_context(|| format!("opening {} ({})", root.display(), args.split))?;
+    let val = open(&[(root.to_path_buf(), args.val_split.clone())])
+        .with_context(|| format!("opening {} ({})", root.display(), args.val_split))?;
+    if args.skip_empty {
+        train.skip_empty();
+    }
+    if subset {
+        check_subset(
+            "training set",
+            &classes,
+            train.stats(),
+            &train.boxes_per_class(),
+            train.empty_images(),
+        )?;
+    }
+    Ok((train, val))
+}
+
+fn open_coco(
+    args: &Args,
+    json: &std::path::Path,
+    images: &std::path::Path,
+) -> anyhow::Result<CocoDataset> {
+    let subset = (!args.classes.is_empty()).then_some(args.classes.as_slice());
+    let mut ds = CocoDataset::open(json, images, subset)
+        .with_context(|| format!("opening {}", json.display()))?;
+    if args.skip_empty {
+        ds.skip_empty();
+    }
+    Ok(ds)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -125,7 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     tch::manual_seed(args.seed as i64);
     let normalize = match args.normalize.as_str() {
-        "ssd" => Normalization::SSD_PYTORCH,
+        "ssd" => Normalization::CAFFE_BGR,
         "imagenet" => Normalization::IMAGENET,
         other => bail!("unknown normalisation `{other}` (ssd or imagenet)"),
     };
@@ -134,53 +276,80 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "command".into(),
         std::env::args().collect::<Vec<_>>().join(" "),
     );
-    let (train, val): (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>) = match (&args.voc, args.synth) {
-        (Some(root), None) => {
-            let classes = if args.classes.is_empty() {
-                ssd_train::data::synth_set::class_names()
-            } else {
-                args.classes.clone()
-            };
-            let parts: Vec<(PathBuf, String)> = args
-                .split
-                .split(',')
-                .map(|s| (root.clone(), s.trim().to_string()))
-                .collect();
-            let train = VocDataset::open_many(&parts, &classes)
-                .with_context(|| format!("opening {} ({})", root.display(), args.split))?;
-            let val = VocDataset::open(root, &args.val_split, &classes)
-                .with_context(|| format!("opening {} ({})", root.display(), args.val_split))?;
-            notes.insert(
-                "dataset".into(),
-                format!(
-                    "VOC {} {} ({} images)",
-                    root.display(),
-                    args.split,
-                    train.len()
-                ),
-            );
-            (Arc::new(train), Some(Arc::new(val)))
-        }
-        (None, Some(n)) => {
-            let cfg = ssd_edge::synth::SynthConfig::default();
-            let train = SynthDataset::new(cfg.clone(), args.data_seed, n);
-            // Validation scenes come from another seed: never the training images.
-            let val =
-                SynthDataset::new(cfg, args.data_seed.wrapping_add(1_000_003), args.val_synth);
-            notes.insert(
-                "dataset".into(),
-                format!(
-                    "ssd-edge synthetic scenes, seed {}, {n} images",
-                    args.data_seed
-                ),
-            );
-            (
-                Arc::new(train),
-                (args.val_synth > 0).then(|| Arc::new(val) as Arc<dyn Dataset>),
-            )
-        }
-        _ => bail!("give the training data: --synth N or --voc ROOT"),
-    };
+    let (train, val): (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>) =
+        match (&args.voc, &args.coco.coco, args.synth) {
+            (None, Some(json), None) => {
+                let images = args
+                    .coco
+                    .coco_images
+                    .as_deref()
+                    .context("--coco needs --coco-images")?;
+                let train = open_coco(&args, json, images)?;
+                check_subset(
+                    "training set",
+                    train.class_names(),
+                    train.stats(),
+                    &train.boxes_per_class(),
+                    train.empty_images(),
+                )?;
+                let val = match (&args.coco.val_coco, &args.coco.val_coco_images) {
+                    (Some(j), Some(d)) => {
+                        let subset = Some(train.class_names());
+                        let v = CocoDataset::open(j, d, subset)
+                            .with_context(|| format!("opening {}", j.display()))?;
+                        Some(Arc::new(v) as Arc<dyn Dataset>)
+                    }
+                    _ => None,
+                };
+                notes.insert(
+                    "dataset".into(),
+                    format!(
+                        "COCO {} ({} images, classes {})",
+                        json.display(),
+                        train.len(),
+                        train.class_names().join(",")
+                    ),
+                );
+                (Arc::new(train), val)
+            }
+            (Some(root), None, None) => {
+                let (train, val) = open_voc(&args, root)?;
+                notes.insert(
+                    "dataset".into(),
+                    format!(
+                        "VOC {} {} ({} images)",
+                        root.display(),
+                        args.split,
+                        train.len()
+                    ),
+                );
+                (Arc::new(train), Some(Arc::new(val)))
+            }
+            (None, None, Some(n)) => {
+                if !args.classes.is_empty() || args.skip_empty {
+                    bail!("--classes and --skip-empty are for VOC and COCO data, not --synth");
+                }
+                let cfg = ssd_edge::synth::SynthConfig::default();
+                let train = SynthDataset::new(cfg.clone(), args.data_seed, n);
+                // Validation scenes come from another seed: never the training images.
+                let val =
+                    SynthDataset::new(cfg, args.data_seed.wrapping_add(1_000_003), args.val_synth);
+                notes.insert(
+                    "dataset".into(),
+                    format!(
+                        "ssd-edge synthetic scenes, seed {}, {n} images",
+                        args.data_seed
+                    ),
+                );
+                (
+                    Arc::new(train),
+                    (args.val_synth > 0).then(|| Arc::new(val) as Arc<dyn Dataset>),
+                )
+            }
+            _ => bail!(
+                "give the training data: --synth N, --voc ROOT or --coco JSON --coco-images DIR"
+            ),
+        };
     let cfg = FitConfig {
         arch: args.arch,
         epochs: args.epochs,
@@ -193,6 +362,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out_dir: args.out.clone(),
         resume: args.resume,
         init_weights: args.weights,
+        backbone_weights: args.backbone_weights,
+        freeze_backbone_epochs: args.freeze_backbone_epochs,
         workers: args.workers,
         seed: args.seed,
         augment: !args.no_augment,

@@ -2,7 +2,10 @@
 //! pixels, categories. Category ids map to contiguous 0-based labels: by the order of a
 //! given class-name list, or by ascending category id.
 
-use super::{clip_normalise, load_entry, DataError, Dataset, DiskEntry, LoadStats, Sample};
+use super::{
+    boxes_per_class, clip_normalise, count_empty, drop_empty, load_entry, DataError, Dataset,
+    DiskEntry, LoadStats, Sample,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -105,7 +108,10 @@ impl CocoDataset {
             None => cats.iter().map(|c| (c.name.clone(), c.id)).unzip(),
             Some(names) => {
                 let mut ids = Vec::new();
-                for n in names {
+                for (i, n) in names.iter().enumerate() {
+                    if names[..i].contains(n) {
+                        return Err(DataError::Config(format!("class {n:?} given twice")));
+                    }
                     let c = cats.iter().find(|c| &c.name == n).ok_or_else(|| {
                         DataError::UnknownClass {
                             path: json.to_path_buf(),
@@ -169,6 +175,7 @@ impl CocoDataset {
             }
             // categories outside the requested class list are not trained on
             let Some(&label) = label_of.get(&a.category_id) else {
+                stats.other_class_boxes += 1;
                 continue;
             };
             let [x, y, w, h] = a.bbox;
@@ -197,6 +204,22 @@ impl CocoDataset {
 
     pub fn stats(&self) -> &LoadStats {
         &self.stats
+    }
+
+    /// Boxes of each class (label order).
+    pub fn boxes_per_class(&self) -> Vec<usize> {
+        boxes_per_class(&self.entries, self.classes.len())
+    }
+
+    /// Images with no object (of the chosen classes) in the set now.
+    pub fn empty_images(&self) -> usize {
+        count_empty(&self.entries)
+    }
+
+    /// Removes the images with no object of the chosen classes; returns how many. (torchvision's
+    /// COCO detection recipe trains only on images with annotations.)
+    pub fn skip_empty(&mut self) -> usize {
+        drop_empty(&mut self.entries, &mut self.stats)
     }
 
     pub fn category_id(&self, label: usize) -> Option<u64> {

@@ -52,7 +52,7 @@ impl LoaderConfig {
             shuffle: true,
             seed,
             augment: Some(AugmentConfig::ssd()),
-            normalize: Normalization::SSD_PYTORCH,
+            normalize: Normalization::CAFFE_BGR,
             priors,
             match_threshold: 0.5,
             variances: Variances::default(),

@@ -51,6 +51,11 @@ pub struct LoadStats {
     pub skipped_boxes: usize,
     /// Annotation files with no objects (kept: they are negatives).
     pub empty_annotations: usize,
+    /// Objects of classes outside a class subset, dropped (`VocDataset::open_subset`; COCO
+    /// categories not asked for).
+    pub other_class_boxes: usize,
+    /// Images removed by `skip_empty` (no object of the set's classes left).
+    pub skipped_images: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,31 @@ pub(crate) struct DiskEntry<Id> {
     pub boxes: Vec<CornerBox>,
     pub labels: Vec<usize>,
     pub difficult: Vec<bool>,
+}
+
+/// Boxes per label over `entries` (for a class subset: a class that never occurs is most
+/// likely a misspelt name).
+pub(crate) fn boxes_per_class<Id>(entries: &[DiskEntry<Id>], classes: usize) -> Vec<usize> {
+    let mut n = vec![0; classes];
+    for l in entries.iter().flat_map(|e| &e.labels) {
+        if let Some(c) = n.get_mut(*l) {
+            *c += 1;
+        }
+    }
+    n
+}
+
+pub(crate) fn count_empty<Id>(entries: &[DiskEntry<Id>]) -> usize {
+    entries.iter().filter(|e| e.boxes.is_empty()).count()
+}
+
+/// Removes the entries with no box; returns how many.
+pub(crate) fn drop_empty<Id>(entries: &mut Vec<DiskEntry<Id>>, stats: &mut LoadStats) -> usize {
+    let before = entries.len();
+    entries.retain(|e| !e.boxes.is_empty());
+    let n = before - entries.len();
+    stats.skipped_images += n;
+    n
 }
 
 /// `Dataset::get` of a file-backed data set: entry `i` with its image read from disk.

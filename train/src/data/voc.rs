@@ -5,7 +5,10 @@
 //! VOC boxes are 1-based inclusive pixels; a box xmin..xmax covers pixels xmin-1 .. xmax-1
 //! 0-based, i.e. the continuous interval [xmin - 1, xmax], which is what we normalise.
 
-use super::{clip_normalise, load_entry, DataError, Dataset, DiskEntry, LoadStats, Sample};
+use super::{
+    boxes_per_class, clip_normalise, count_empty, drop_empty, load_entry, DataError, Dataset,
+    DiskEntry, LoadStats, Sample,
+};
 use ssd_edge::ssd::CornerBox;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,8 @@ pub struct VocDataset {
     entries: Vec<Entry>,
     stats: LoadStats,
     missing_images: Vec<PathBuf>,
+    /// Objects of other classes are dropped rather than an error (`open_subset`).
+    subset: bool,
 }
 
 /// One object as written in / read from an annotation file (pixel VOC coordinates).
@@ -47,14 +52,41 @@ impl VocDataset {
         parts: &[(PathBuf, String)],
         class_names: &[String],
     ) -> Result<Self, DataError> {
+        Self::open_with(parts, class_names, false)
+    }
+
+    /// A class subset of the given roots/splits (e.g. person, car, bicycle of VOC's 20):
+    /// objects of other classes are dropped (counted in `stats().other_class_boxes`), labels
+    /// follow the order of `class_names`. Images left without objects stay in the set as
+    /// negatives unless `skip_empty` removes them.
+    pub fn open_subset(
+        parts: &[(PathBuf, String)],
+        class_names: &[String],
+    ) -> Result<Self, DataError> {
+        Self::open_with(parts, class_names, true)
+    }
+
+    fn open_with(
+        parts: &[(PathBuf, String)],
+        class_names: &[String],
+        subset: bool,
+    ) -> Result<Self, DataError> {
         if class_names.is_empty() {
             return Err(DataError::Config("no class names given".into()));
+        }
+        if let Some(d) = class_names
+            .iter()
+            .enumerate()
+            .find(|(i, c)| class_names[..*i].contains(c))
+        {
+            return Err(DataError::Config(format!("class {:?} given twice", d.1)));
         }
         let mut ds = VocDataset {
             classes: class_names.to_vec(),
             entries: Vec::new(),
             stats: LoadStats::default(),
             missing_images: Vec::new(),
+            subset,
         };
         for (root, split) in parts {
             ds.add_root(root, split)?;
@@ -103,15 +135,17 @@ impl VocDataset {
                 self.stats.empty_annotations += 1;
             }
             for o in &ann.objects {
-                let label = self
-                    .classes
-                    .iter()
-                    .position(|c| c == &o.name)
-                    .ok_or_else(|| DataError::UnknownClass {
+                let Some(label) = self.classes.iter().position(|c| c == &o.name) else {
+                    if self.subset {
+                        self.stats.other_class_boxes += 1;
+                        continue;
+                    }
+                    return Err(DataError::UnknownClass {
                         path: xml.clone(),
                         name: o.name.clone(),
                         known: self.classes.join(", "),
-                    })?;
+                    });
+                };
                 let b = o.bndbox;
                 match clip_normalise([b[0] - 1.0, b[1] - 1.0, b[2], b[3]], ann.width, ann.height) {
                     Some((nb, clipped)) => {
@@ -140,6 +174,21 @@ impl VocDataset {
 
     pub fn stats(&self) -> &LoadStats {
         &self.stats
+    }
+
+    /// Boxes of each class (label order).
+    pub fn boxes_per_class(&self) -> Vec<usize> {
+        boxes_per_class(&self.entries, self.classes.len())
+    }
+
+    /// Images with no object (of the chosen classes) in the set now.
+    pub fn empty_images(&self) -> usize {
+        count_empty(&self.entries)
+    }
+
+    /// Removes the images with no object (e.g. none of a subset's classes); returns how many.
+    pub fn skip_empty(&mut self) -> usize {
+        drop_empty(&mut self.entries, &mut self.stats)
     }
 
     /// Ids listed in the split whose image file was not found (skipped).

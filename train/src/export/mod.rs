@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ssd_edge::model::onnx_builder::{ConvParams, Dim, GraphBuilder, ModelBuilder, PoolParams};
+use ssd_edge::model::onnx_builder::{
+    attr, ConvParams, Dim, GraphBuilder, ModelBuilder, PoolParams,
+};
 use ssd_edge::model::ModelMeta;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-use crate::net::spec::{Conv, Layer, BN_EPS};
+use crate::net::spec::{Conv, Layer};
 use crate::net::NetSpec;
 
 pub const INPUT_NAME: &str = "input";
@@ -36,20 +38,37 @@ pub enum ExportError {
     },
 }
 
-struct Weights(HashMap<String, Tensor>);
+/// Where export takes each parameter from, by the spec's name: a trained VarStore, or an
+/// imported state dict (through its name map).
+pub struct Weights<'a> {
+    lookup: Lookup<'a>,
+}
 
-impl Weights {
+/// A parameter's values (row-major) by name.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<Vec<f32>> + 'a>;
+
+impl<'a> Weights<'a> {
+    pub fn new(lookup: impl Fn(&str) -> Option<Vec<f32>> + 'a) -> Self {
+        Self {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    pub fn from_var_store(vs: &VarStore) -> Weights<'static> {
+        let vars: HashMap<String, Tensor> = vs.variables();
+        Weights::new(move |name| {
+            let t = vars
+                .get(name)?
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Float)
+                .contiguous()
+                .view([-1]);
+            Vec::<f32>::try_from(&t).ok()
+        })
+    }
+
     fn get(&self, name: &str, want: usize) -> Result<Vec<f32>, ExportError> {
-        let t = self
-            .0
-            .get(name)
-            .ok_or_else(|| ExportError::Missing(name.to_string()))?;
-        let t = t
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .contiguous()
-            .view([-1]);
-        let v = Vec::<f32>::try_from(&t).map_err(|_| ExportError::Missing(name.to_string()))?;
+        let v = (self.lookup)(name).ok_or_else(|| ExportError::Missing(name.to_string()))?;
         if v.len() != want {
             return Err(ExportError::Size {
                 name: name.to_string(),
@@ -69,13 +88,13 @@ fn conv_params(c: &Conv) -> ConvParams {
         .groups(c.groups as i64)
 }
 
-/// Writes a convolution, folding a following batch norm (`bn` = its parameter prefix).
+/// Writes a convolution, folding a following batch norm (`bn` = its parameter prefix, eps).
 fn emit_conv(
     g: &mut GraphBuilder,
     w: &Weights,
     x: &str,
     c: &Conv,
-    bn: Option<&str>,
+    bn: Option<(&str, f64)>,
 ) -> Result<String, ExportError> {
     let per_out = c.c_in / c.groups * c.kernel * c.kernel;
     let mut weight = w.get(&format!("{}.weight", c.name), c.c_out * per_out)?;
@@ -84,7 +103,7 @@ fn emit_conv(
     } else {
         vec![0.0; c.c_out]
     };
-    if let Some(bn) = bn {
+    if let Some((bn, eps)) = bn {
         let gamma = w.get(&format!("{bn}.weight"), c.c_out)?;
         let beta = w.get(&format!("{bn}.bias"), c.c_out)?;
         let mean = w.get(&format!("{bn}.running_mean"), c.c_out)?;
@@ -92,7 +111,7 @@ fn emit_conv(
         for o in 0..c.c_out {
             // Same arithmetic order as libtorch's inference batch norm, in f64 to keep the
             // folded weights within float rounding of the unfolded network.
-            let inv = (gamma[o] as f64 / (var[o] as f64 + BN_EPS).sqrt()) as f32;
+            let inv = (gamma[o] as f64 / (var[o] as f64 + eps).sqrt()) as f32;
             for v in &mut weight[o * per_out..(o + 1) * per_out] {
                 *v *= inv;
             }
@@ -113,57 +132,74 @@ fn emit_conv(
     Ok(g.conv(x, &wn, Some(&bn_name), &conv_params(c)))
 }
 
-/// The ONNX `ModelProto` bytes for `spec` with the weights in `vs`. Outputs `loc` [1,P,4] and
-/// `conf` [1,P,C] (logits, `meta.conf_kind` must say so).
-pub fn build_onnx(spec: &NetSpec, vs: &VarStore, meta: &ModelMeta) -> Result<Vec<u8>, ExportError> {
-    check_meta(spec, meta)?;
-    let w = Weights(vs.variables());
-    let s = spec.input_size as i64;
-    let mut g = GraphBuilder::new(&format!("ssd-{}", spec.arch));
-    let mut x = g.input_f32(
-        INPUT_NAME,
-        &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)],
-    );
-    let mut sources = Vec::new();
+/// `hardsigmoid(x) = clamp(x / 6 + 1 / 2, 0, 1)`, torch's definition.
+fn hard_sigmoid(g: &mut GraphBuilder, x: &str) -> String {
+    g.op(
+        "HardSigmoid",
+        &[x],
+        vec![attr::float("alpha", 1.0 / 6.0), attr::float("beta", 0.5)],
+    )
+}
+
+/// Emits `layers` on `x`; source maps are appended to `sources`.
+fn emit_layers(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    mut x: String,
+    layers: &[Layer],
+    sources: &mut Vec<String>,
+) -> Result<String, ExportError> {
     let mut i = 0;
-    while i < spec.layers.len() {
-        match &spec.layers[i] {
+    while i < layers.len() {
+        match &layers[i] {
             Layer::Conv(c) => {
-                let bn = match spec.layers.get(i + 1) {
-                    Some(Layer::BatchNorm { name, .. }) => {
+                let bn = match layers.get(i + 1) {
+                    Some(Layer::BatchNorm { name, eps, .. }) => {
                         i += 1;
-                        Some(name.as_str())
+                        Some((name.as_str(), *eps))
                     }
                     _ => None,
                 };
-                x = emit_conv(&mut g, &w, &x, c, bn)?;
+                x = emit_conv(g, w, &x, c, bn)?;
             }
-            Layer::BatchNorm { name, channels } => {
+            Layer::BatchNorm {
+                name,
+                channels,
+                eps,
+            } => {
                 // Not after a conv (no config does this): emit it as an op.
                 let n = *channels;
-                let sc = g.initializer_f32(
-                    &format!("{name}.weight"),
-                    &[n as i64],
-                    &w.get(&format!("{name}.weight"), n)?,
+                let mut input = |suffix: &str| -> Result<String, ExportError> {
+                    let full = format!("{name}.{suffix}");
+                    let v = w.get(&full, n)?;
+                    Ok(g.initializer_f32(&full, &[n as i64], &v))
+                };
+                let (sc, b, m, v) = (
+                    input("weight")?,
+                    input("bias")?,
+                    input("running_mean")?,
+                    input("running_var")?,
                 );
-                let b = g.initializer_f32(
-                    &format!("{name}.bias"),
-                    &[n as i64],
-                    &w.get(&format!("{name}.bias"), n)?,
-                );
-                let m = g.initializer_f32(
-                    &format!("{name}.running_mean"),
-                    &[n as i64],
-                    &w.get(&format!("{name}.running_mean"), n)?,
-                );
-                let v = g.initializer_f32(
-                    &format!("{name}.running_var"),
-                    &[n as i64],
-                    &w.get(&format!("{name}.running_var"), n)?,
-                );
-                x = g.batch_norm(&x, &sc, &b, &m, &v, BN_EPS as f32);
+                x = g.batch_norm(&x, &sc, &b, &m, &v, *eps as f32);
             }
             Layer::Relu => x = g.relu(&x),
+            Layer::Relu6 => x = g.clip(&x, 0.0, 6.0),
+            Layer::HardSwish => {
+                let s = hard_sigmoid(g, &x);
+                x = g.mul(&x, &s);
+            }
+            Layer::Residual { layers } => {
+                let y = emit_layers(g, w, x.clone(), layers, sources)?;
+                x = g.add(&x, &y);
+            }
+            Layer::SqueezeExcite { fc1, fc2 } => {
+                let s = g.op("GlobalAveragePool", &[&x], vec![]);
+                let s = emit_conv(g, w, &s, fc1, None)?;
+                let s = g.relu(&s);
+                let s = emit_conv(g, w, &s, fc2, None)?;
+                let s = hard_sigmoid(g, &s);
+                x = g.mul(&x, &s);
+            }
             Layer::MaxPool {
                 kernel,
                 stride,
@@ -178,12 +214,17 @@ pub fn build_onnx(spec: &NetSpec, vs: &VarStore, meta: &ModelMeta) -> Result<Vec
             }
             Layer::Source { l2norm: None } => sources.push(x.clone()),
             Layer::Source { l2norm: Some(l2) } => {
-                // x / (sqrt(sum_c x^2) + eps) * weight, as ssd.pytorch's L2Norm.
+                // ssd.pytorch: x / (sqrt(sum_c x^2) + eps) * weight; F.normalize (`clamp`):
+                // x / max(norm, eps) * weight.
                 let sq = g.mul(&x, &x);
                 let sum = g.reduce_sum(&sq, &[1], true);
                 let norm = g.sqrt(&sum);
                 let eps = g.scalar_f32("l2norm_eps", l2.eps);
-                let norm = g.add(&norm, &eps);
+                let norm = if l2.clamp {
+                    g.op("Max", &[&norm, &eps], vec![])
+                } else {
+                    g.add(&norm, &eps)
+                };
                 let xn = g.div(&x, &norm);
                 let scale = w.get(&format!("{}.weight", l2.name), l2.channels)?;
                 let sc = g.initializer_f32(
@@ -196,14 +237,41 @@ pub fn build_onnx(spec: &NetSpec, vs: &VarStore, meta: &ModelMeta) -> Result<Vec
         }
         i += 1;
     }
+    Ok(x)
+}
+
+/// The ONNX `ModelProto` bytes for `spec` with the weights in `vs`. Outputs `loc` [1,P,4] and
+/// `conf` [1,P,C] (logits, `meta.conf_kind` must say so).
+pub fn build_onnx(spec: &NetSpec, vs: &VarStore, meta: &ModelMeta) -> Result<Vec<u8>, ExportError> {
+    build_onnx_with(spec, &Weights::from_var_store(vs), meta)
+}
+
+/// [`build_onnx`] with weights from anywhere (the importer's state dicts).
+pub fn build_onnx_with(
+    spec: &NetSpec,
+    w: &Weights,
+    meta: &ModelMeta,
+) -> Result<Vec<u8>, ExportError> {
+    check_meta(spec, meta)?;
+    let s = spec.input_size as i64;
+    let mut g = GraphBuilder::new(&format!("ssd-{}", spec.arch));
+    let x = g.input_f32(
+        INPUT_NAME,
+        &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(s), Dim::Fixed(s)],
+    );
+    let mut sources = Vec::new();
+    emit_layers(&mut g, w, x, &spec.layers, &mut sources)?;
     let c = spec.num_classes as i64;
     let mut locs = Vec::new();
     let mut confs = Vec::new();
     for (src, head) in sources.iter().zip(&spec.heads) {
-        let l = emit_conv(&mut g, &w, src, &head.loc, None)?;
+        let mut none = Vec::new();
+        let l = emit_layers(&mut g, w, src.clone(), &head.loc_pre, &mut none)?;
+        let l = emit_conv(&mut g, w, &l, &head.loc, None)?;
         let l = g.transpose(&l, &[0, 2, 3, 1]);
         locs.push(g.reshape(&l, &[1, -1, 4]));
-        let cf = emit_conv(&mut g, &w, src, &head.conf, None)?;
+        let cf = emit_layers(&mut g, w, src.clone(), &head.conf_pre, &mut none)?;
+        let cf = emit_conv(&mut g, w, &cf, &head.conf, None)?;
         let cf = g.transpose(&cf, &[0, 2, 3, 1]);
         confs.push(g.reshape(&cf, &[1, -1, c]));
     }
@@ -274,11 +342,16 @@ pub fn meta_for(
     labels.extend(class_names.iter().cloned());
     ModelMeta {
         schema_version: ssd_edge::model::meta::SCHEMA_VERSION,
-        architecture: format!("ssd300-{}", spec.arch),
+        architecture: if spec.arch.starts_with("tv-") {
+            spec.arch.clone()
+        } else {
+            format!("ssd300-{}", spec.arch)
+        },
         labels,
         input,
         priors: spec.priors.clone(),
         variances: spec.variances,
+        decode: spec.decode,
         conf_kind: ssd_edge::ssd::ConfKind::Logits,
         outputs: ssd_edge::model::OutputNames {
             loc: Some(LOC_NAME.into()),

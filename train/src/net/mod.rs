@@ -3,6 +3,7 @@
 
 pub mod model;
 pub mod spec;
+pub mod ssdlite_v2;
 
 use std::path::PathBuf;
 

@@ -6,26 +6,38 @@ use std::path::Path;
 use tch::nn::{self, Init, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::spec::{Conv, InitKind, Layer, NetSpec, BN_EPS};
+use super::spec::{Conv, InitKind, Layer, NetSpec};
 use super::NetError;
 
 enum Op {
     Conv(nn::Conv2D),
     BatchNorm(nn::BatchNorm),
     Relu,
+    Relu6,
+    HardSwish,
+    Residual(Vec<Op>),
+    SqueezeExcite(nn::Conv2D, nn::Conv2D),
     MaxPool {
         kernel: i64,
         stride: i64,
         pad: i64,
         ceil: bool,
     },
-    Source(Option<(Tensor, f64)>),
+    /// L2 norm: (scale, eps, clamp).
+    Source(Option<(Tensor, f64, bool)>),
+}
+
+/// A head branch: layers before the prediction conv, and the conv.
+struct Branch {
+    pre: Vec<Op>,
+    conv: nn::Conv2D,
 }
 
 pub struct SsdNet {
     spec: NetSpec,
     ops: Vec<Op>,
-    heads: Vec<(nn::Conv2D, nn::Conv2D)>,
+    /// (loc, conf) per source map.
+    heads: Vec<(Branch, Branch)>,
 }
 
 /// Splits `a.b.c` into path segments so tch joins them back with dots.
@@ -87,49 +99,130 @@ fn conv(root: &nn::Path, c: &Conv) -> nn::Conv2D {
     )
 }
 
+fn build_ops(root: &nn::Path, layers: &[Layer]) -> Vec<Op> {
+    layers
+        .iter()
+        .map(|l| match l {
+            Layer::Conv(c) => Op::Conv(conv(root, c)),
+            Layer::BatchNorm {
+                name,
+                channels,
+                eps,
+            } => Op::BatchNorm(nn::batch_norm2d(
+                sub(root, name),
+                *channels as i64,
+                nn::BatchNormConfig {
+                    eps: *eps,
+                    ..Default::default()
+                },
+            )),
+            Layer::Relu => Op::Relu,
+            Layer::Relu6 => Op::Relu6,
+            Layer::HardSwish => Op::HardSwish,
+            Layer::Residual { layers } => Op::Residual(build_ops(root, layers)),
+            Layer::SqueezeExcite { fc1, fc2 } => {
+                Op::SqueezeExcite(conv(root, fc1), conv(root, fc2))
+            }
+            Layer::MaxPool {
+                kernel,
+                stride,
+                pad,
+                ceil,
+            } => Op::MaxPool {
+                kernel: *kernel as i64,
+                stride: *stride as i64,
+                pad: *pad as i64,
+                ceil: *ceil,
+            },
+            Layer::Source { l2norm } => Op::Source(l2norm.as_ref().map(|l2| {
+                let w = sub(root, &l2.name).var(
+                    "weight",
+                    &[l2.channels as i64],
+                    Init::Const(l2.init_scale as f64),
+                );
+                (w, l2.eps as f64, l2.clamp)
+            })),
+        })
+        .collect()
+}
+
+/// Runs `ops` on `x`, appending source maps to `sources`.
+fn run_ops(ops: &[Op], x: &Tensor, train: bool, sources: &mut Vec<Tensor>) -> Tensor {
+    let mut x = x.shallow_clone();
+    for op in ops {
+        match op {
+            Op::Conv(c) => x = c.forward_t(&x, train),
+            Op::BatchNorm(b) => x = b.forward_t(&x, train),
+            Op::Relu => x = x.relu(),
+            Op::Relu6 => x = x.clamp(0.0, 6.0),
+            Op::HardSwish => x = x.hardswish(),
+            Op::Residual(inner) => x = &x + run_ops(inner, &x, train, sources),
+            Op::SqueezeExcite(fc1, fc2) => {
+                let s = x.mean_dim(&[2i64, 3][..], true, Kind::Float);
+                let s = fc2
+                    .forward_t(&fc1.forward_t(&s, train).relu(), train)
+                    .hardsigmoid();
+                x = &x * s;
+            }
+            Op::MaxPool {
+                kernel,
+                stride,
+                pad,
+                ceil,
+            } => {
+                x = x.max_pool2d(
+                    [*kernel, *kernel],
+                    [*stride, *stride],
+                    [*pad, *pad],
+                    [1, 1],
+                    *ceil,
+                )
+            }
+            Op::Source(None) => sources.push(x.shallow_clone()),
+            Op::Source(Some((w, eps, clamp))) => {
+                // ssd.pytorch's L2Norm: x / (||x||_2 over channels + eps) * weight;
+                // F.normalize: x / max(||x||, eps) * weight.
+                let norm = x.square().sum_dim_intlist(1, true, Kind::Float).sqrt();
+                let norm = if *clamp {
+                    norm.clamp_min(*eps)
+                } else {
+                    norm + *eps
+                };
+                sources.push(&x / norm * w.view([1, -1, 1, 1]));
+            }
+        }
+    }
+    x
+}
+
+impl Branch {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut none = Vec::new();
+        self.conv
+            .forward_t(&run_ops(&self.pre, x, train, &mut none), train)
+    }
+}
+
 impl SsdNet {
     /// Creates the variables of `spec` under `root` with the references' initialisation.
     pub fn new(root: &nn::Path, spec: &NetSpec) -> Result<Self, NetError> {
         spec.check()?;
-        let ops = spec
-            .layers
-            .iter()
-            .map(|l| match l {
-                Layer::Conv(c) => Op::Conv(conv(root, c)),
-                Layer::BatchNorm { name, channels } => Op::BatchNorm(nn::batch_norm2d(
-                    sub(root, name),
-                    *channels as i64,
-                    nn::BatchNormConfig {
-                        eps: BN_EPS,
-                        ..Default::default()
-                    },
-                )),
-                Layer::Relu => Op::Relu,
-                Layer::MaxPool {
-                    kernel,
-                    stride,
-                    pad,
-                    ceil,
-                } => Op::MaxPool {
-                    kernel: *kernel as i64,
-                    stride: *stride as i64,
-                    pad: *pad as i64,
-                    ceil: *ceil,
-                },
-                Layer::Source { l2norm } => Op::Source(l2norm.as_ref().map(|l2| {
-                    let w = sub(root, &l2.name).var(
-                        "weight",
-                        &[l2.channels as i64],
-                        Init::Const(l2.init_scale as f64),
-                    );
-                    (w, l2.eps as f64)
-                })),
-            })
-            .collect();
+        let ops = build_ops(root, &spec.layers);
         let heads = spec
             .heads
             .iter()
-            .map(|h| (conv(root, &h.loc), conv(root, &h.conf)))
+            .map(|h| {
+                (
+                    Branch {
+                        pre: build_ops(root, &h.loc_pre),
+                        conv: conv(root, &h.loc),
+                    },
+                    Branch {
+                        pre: build_ops(root, &h.conf_pre),
+                        conv: conv(root, &h.conf),
+                    },
+                )
+            })
             .collect();
         Ok(Self {
             spec: spec.clone(),
@@ -144,35 +237,8 @@ impl SsdNet {
 
     /// Source feature maps (after L2Norm where the spec has it), NCHW.
     pub fn features(&self, x: &Tensor, train: bool) -> Vec<Tensor> {
-        let mut x = x.shallow_clone();
         let mut sources = Vec::with_capacity(self.heads.len());
-        for op in &self.ops {
-            match op {
-                Op::Conv(c) => x = c.forward_t(&x, train),
-                Op::BatchNorm(b) => x = b.forward_t(&x, train),
-                Op::Relu => x = x.relu(),
-                Op::MaxPool {
-                    kernel,
-                    stride,
-                    pad,
-                    ceil,
-                } => {
-                    x = x.max_pool2d(
-                        [*kernel, *kernel],
-                        [*stride, *stride],
-                        [*pad, *pad],
-                        [1, 1],
-                        *ceil,
-                    )
-                }
-                Op::Source(None) => sources.push(x.shallow_clone()),
-                Op::Source(Some((w, eps))) => {
-                    // ssd.pytorch's L2Norm: x / (||x||_2 over channels + eps) * weight.
-                    let norm = x.square().sum_dim_intlist(1, true, Kind::Float).sqrt() + *eps;
-                    sources.push(&x / norm * w.view([1, -1, 1, 1]));
-                }
-            }
-        }
+        let _ = run_ops(&self.ops, x, train, &mut sources);
         sources
     }
 

@@ -3,7 +3,7 @@
 //! cannot drift apart.
 
 use serde::{Deserialize, Serialize};
-use ssd_edge::ssd::{PriorConfig, Variances};
+use ssd_edge::ssd::{BoxDecode, PriorConfig, Variances};
 
 use super::NetError;
 
@@ -96,6 +96,10 @@ impl Conv {
     }
 }
 
+fn default_bn_eps() -> f64 {
+    BN_EPS
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Layer {
     Conv(Conv),
@@ -103,8 +107,25 @@ pub enum Layer {
     BatchNorm {
         name: String,
         channels: usize,
+        /// torchvision's MobileNet detectors use 1e-3.
+        #[serde(default = "default_bn_eps")]
+        eps: f64,
     },
     Relu,
+    /// `min(max(x, 0), 6)`: MobileNet's activation.
+    Relu6,
+    /// `x * relu6(x + 3) / 6`: MobileNetV3's activation.
+    HardSwish,
+    /// `x + layers(x)`: an inverted residual with its skip (same channels and size).
+    Residual {
+        layers: Vec<Layer>,
+    },
+    /// Squeeze-and-excitation as torchvision's MobileNetV3:
+    /// `x * hardsigmoid(fc2(relu(fc1(mean over H, W of x))))`; fc1, fc2 are 1x1 convs.
+    SqueezeExcite {
+        fc1: Conv,
+        fc2: Conv,
+    },
     MaxPool {
         kernel: usize,
         stride: usize,
@@ -125,14 +146,23 @@ pub struct L2Norm {
     pub name: String,
     pub channels: usize,
     pub init_scale: f32,
-    /// Added to the norm (ssd.pytorch: 1e-10).
+    /// Added to the norm (ssd.pytorch: 1e-10), or its lower bound with `clamp`.
     pub eps: f32,
+    /// `x / max(norm, eps)` as torch's `F.normalize` (torchvision's SSD300) instead of
+    /// ssd.pytorch's `x / (norm + eps)`; they differ where a whole channel vector is zero.
+    #[serde(default)]
+    pub clamp: bool,
 }
 
 /// Box predictors for one source map: `boxes` priors per cell, 4 offsets and C scores each.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Head {
+    /// Layers before the loc / conf convolution (SSDLite: a depthwise 3x3 + BN + ReLU6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loc_pre: Vec<Layer>,
     pub loc: Conv,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conf_pre: Vec<Layer>,
     pub conf: Conv,
     pub boxes: usize,
 }
@@ -150,12 +180,18 @@ pub struct NetSpec {
     /// The box encoding's variances: the loader's training targets, validation decoding and
     /// the exported metadata all read them from here.
     pub variances: Variances,
+    /// Decode conventions the network was trained with (torchvision's clip and size clamp);
+    /// they travel into the exported metadata.
+    #[serde(default)]
+    pub decode: BoxDecode,
 }
 
 pub const BN_EPS: f64 = 1e-5;
 
 impl NetSpec {
-    /// Parses `vgg16`, `mobile`, `mobile@W` (width multiplier W), `tiny`.
+    /// Parses `vgg16`, `mobile`, `mobile@W` (width multiplier W), `tiny`, `tv-ssd300-vgg16`,
+    /// `tv-ssdlite320-mnv3` and `tv-ssdlite320-mnv3-full` (the last two: torchvision's SSDLite
+    /// with the reduced or the full MobileNetV3 tail).
     pub fn from_name(arch: &str, num_classes: usize) -> Result<Self, NetError> {
         if num_classes < 2 {
             return Err(NetError::Config(format!(
@@ -165,6 +201,10 @@ impl NetSpec {
         let spec = match arch {
             "vgg16" => vgg16(num_classes),
             "tiny" => tiny(num_classes),
+            "tv-ssd300-vgg16" => torchvision_ssd300_vgg16(num_classes),
+            "tv-ssdlite320-mnv3" => ssdlite320_mobilenet_v3(num_classes, true),
+            "tv-ssdlite320-mnv3-full" => ssdlite320_mobilenet_v3(num_classes, false),
+            "tv-ssdlite320-mnv2" => super::ssdlite_v2::ssdlite320_mobilenet_v2(num_classes),
             "mobile" => mobile(num_classes, 1.0, arch),
             other => match other.strip_prefix("mobile@") {
                 Some(w) => {
@@ -180,7 +220,7 @@ impl NetSpec {
                 }
                 None => {
                     return Err(NetError::Config(format!(
-                        "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, tiny)"
+                        "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2)"
                     )))
                 }
             },
@@ -196,38 +236,93 @@ impl NetSpec {
 
     /// (source map sizes, multiply-accumulates per image incl. heads, parameter count)
     fn walk(&self) -> Result<(Vec<usize>, u64, u64), NetError> {
-        let mut s = self.input_size;
-        let mut maps = Vec::new();
-        let mut macs = 0u64;
-        let mut params = 0u64;
-        for layer in &self.layers {
-            match layer {
-                Layer::Conv(c) => {
-                    s = c.out_size(s)?;
-                    macs += c.macs(s);
-                    params += c.params();
+        let t = self.trace()?;
+        Ok((
+            t.sources.iter().map(|&(s, _)| s).collect(),
+            t.macs,
+            t.params,
+        ))
+    }
+
+    /// Shapes and cost through the body and every head; head pre-layers must keep their
+    /// map's shape.
+    fn trace(&self) -> Result<Trace, NetError> {
+        let mut t = Trace {
+            size: self.input_size,
+            channels: 3,
+            ..Trace::default()
+        };
+        t.layers(&self.layers, true)?;
+        for (i, (head, &(m, c))) in self.heads.iter().zip(&t.sources.clone()).enumerate() {
+            for (pre, conv) in [(&head.loc_pre, &head.loc), (&head.conf_pre, &head.conf)] {
+                let mut h = Trace {
+                    size: m,
+                    channels: c,
+                    ..Trace::default()
+                };
+                h.layers(pre, false)?;
+                if h.channels != c || h.size != m {
+                    return Err(NetError::Config(format!(
+                        "head {i}: layers before `{}` change the map's shape",
+                        conv.name
+                    )));
                 }
-                Layer::BatchNorm { channels, .. } => params += 2 * *channels as u64,
-                Layer::Relu => {}
-                Layer::MaxPool {
-                    kernel,
-                    stride,
-                    pad,
-                    ceil,
-                } => s = pool_out(s, *kernel, *stride, *pad, *ceil),
-                Layer::Source { l2norm } => {
-                    maps.push(s);
-                    if let Some(l2) = l2norm {
-                        params += l2.channels as u64;
+                h.layer(&Layer::Conv(conv.clone()), false)?;
+                t.macs += h.macs;
+                t.params += h.params;
+            }
+        }
+        Ok(t)
+    }
+
+    /// Every parameter and buffer the network reads, with its shape, in layer order: what a
+    /// weight file must provide (batch norm's `num_batches_tracked` is not read).
+    pub fn parameters(&self) -> Vec<(String, Vec<usize>)> {
+        fn conv(out: &mut Vec<(String, Vec<usize>)>, c: &Conv) {
+            out.push((
+                format!("{}.weight", c.name),
+                vec![c.c_out, c.c_in / c.groups.max(1), c.kernel, c.kernel],
+            ));
+            if c.bias {
+                out.push((format!("{}.bias", c.name), vec![c.c_out]));
+            }
+        }
+        fn walk(out: &mut Vec<(String, Vec<usize>)>, layers: &[Layer]) {
+            for l in layers {
+                match l {
+                    Layer::Conv(c) => conv(out, c),
+                    Layer::BatchNorm { name, channels, .. } => {
+                        for p in ["weight", "bias", "running_mean", "running_var"] {
+                            out.push((format!("{name}.{p}"), vec![*channels]));
+                        }
                     }
+                    Layer::Residual { layers } => walk(out, layers),
+                    Layer::SqueezeExcite { fc1, fc2 } => {
+                        conv(out, fc1);
+                        conv(out, fc2);
+                    }
+                    Layer::Source { l2norm: Some(l2) } => {
+                        out.push((format!("{}.weight", l2.name), vec![l2.channels]))
+                    }
+                    Layer::Relu
+                    | Layer::Relu6
+                    | Layer::HardSwish
+                    | Layer::MaxPool { .. }
+                    | Layer::Source { l2norm: None } => {}
                 }
             }
         }
-        for (head, &m) in self.heads.iter().zip(&maps) {
-            macs += head.loc.macs(head.loc.out_size(m)?) + head.conf.macs(head.conf.out_size(m)?);
-            params += head.loc.params() + head.conf.params();
+        let mut out = Vec::new();
+        walk(&mut out, &self.layers);
+        for h in &self.heads {
+            walk(&mut out, &h.loc_pre);
+            conv(&mut out, &h.loc);
         }
-        Ok((maps, macs, params))
+        for h in &self.heads {
+            walk(&mut out, &h.conf_pre);
+            conv(&mut out, &h.conf);
+        }
+        out
     }
 
     /// Multiply-accumulates of one 1x3xSxS forward (GFLOPs ~ 2 x this / 1e9).
@@ -246,34 +341,7 @@ impl NetSpec {
     /// The consistency the rest of the code relies on: channels chain, one head per source,
     /// heads sized for the prior config, feature maps equal to the prior config's.
     pub fn check(&self) -> Result<(), NetError> {
-        let mut ch = 3usize;
-        let mut sources = Vec::new();
-        for layer in &self.layers {
-            match layer {
-                Layer::Conv(c) => {
-                    if c.c_in != ch || c.c_in % c.groups != 0 || c.c_out % c.groups != 0 {
-                        return Err(NetError::Config(format!(
-                            "{}: expects {} input channels (groups {}), gets {ch}",
-                            c.name, c.c_in, c.groups
-                        )));
-                    }
-                    ch = c.c_out;
-                }
-                Layer::BatchNorm { name, channels } if *channels != ch => {
-                    return Err(NetError::Config(format!(
-                        "{name}: {channels} channels, input has {ch}"
-                    )))
-                }
-                Layer::Source { l2norm: Some(l2) } if l2.channels != ch => {
-                    return Err(NetError::Config(format!(
-                        "{}: {} channels, input has {ch}",
-                        l2.name, l2.channels
-                    )))
-                }
-                Layer::Source { .. } => sources.push(ch),
-                _ => {}
-            }
-        }
+        let sources: Vec<usize> = self.trace()?.sources.iter().map(|&(_, c)| c).collect();
         let boxes = self.priors.boxes_per_cell();
         if sources.len() != self.heads.len() || boxes.len() != self.heads.len() {
             return Err(NetError::Config(format!(
@@ -313,6 +381,108 @@ impl NetSpec {
     }
 }
 
+/// Shapes through a layer list: size and channels after each layer, the sources met, and the
+/// cost. One walk serves `check` (channel chaining) and the cost/feature-map figures.
+#[derive(Default)]
+struct Trace {
+    size: usize,
+    channels: usize,
+    /// (map size, channels) of each source.
+    sources: Vec<(usize, usize)>,
+    macs: u64,
+    params: u64,
+}
+
+impl Trace {
+    fn layers(&mut self, layers: &[Layer], sources_allowed: bool) -> Result<(), NetError> {
+        layers
+            .iter()
+            .try_for_each(|l| self.layer(l, sources_allowed))
+    }
+
+    fn conv(&mut self, c: &Conv) -> Result<(), NetError> {
+        let ch = self.channels;
+        if c.c_in != ch
+            || c.groups == 0
+            || !c.c_in.is_multiple_of(c.groups)
+            || !c.c_out.is_multiple_of(c.groups)
+        {
+            return Err(NetError::Config(format!(
+                "{}: expects {} input channels (groups {}), gets {ch}",
+                c.name, c.c_in, c.groups
+            )));
+        }
+        self.size = c.out_size(self.size)?;
+        self.macs += c.macs(self.size);
+        self.params += c.params();
+        self.channels = c.c_out;
+        Ok(())
+    }
+
+    fn layer(&mut self, layer: &Layer, sources_allowed: bool) -> Result<(), NetError> {
+        let ch = self.channels;
+        match layer {
+            Layer::Conv(c) => self.conv(c)?,
+            Layer::BatchNorm { name, channels, .. } => {
+                if *channels != ch {
+                    return Err(NetError::Config(format!(
+                        "{name}: {channels} channels, input has {ch}"
+                    )));
+                }
+                self.params += 2 * *channels as u64;
+            }
+            Layer::Relu | Layer::Relu6 | Layer::HardSwish => {}
+            Layer::MaxPool {
+                kernel,
+                stride,
+                pad,
+                ceil,
+            } => self.size = pool_out(self.size, *kernel, *stride, *pad, *ceil),
+            Layer::Residual { layers } => {
+                let size = self.size;
+                self.layers(layers, false)?;
+                if self.size != size || self.channels != ch {
+                    return Err(NetError::Config(format!(
+                        "a residual block maps {ch}x{size}x{size} to {}x{}x{}; the skip needs the same shape",
+                        self.channels, self.size, self.size
+                    )));
+                }
+            }
+            Layer::SqueezeExcite { fc1, fc2 } => {
+                let size = self.size;
+                self.size = 1;
+                self.conv(fc1)?;
+                self.conv(fc2)?;
+                if self.channels != ch || self.size != 1 || fc1.kernel != 1 || fc2.kernel != 1 {
+                    return Err(NetError::Config(format!(
+                        "{}/{}: squeeze-excite needs 1x1 convs back to {ch} channels",
+                        fc1.name, fc2.name
+                    )));
+                }
+                self.size = size;
+            }
+            Layer::Source { l2norm } => {
+                if !sources_allowed {
+                    return Err(NetError::Config(
+                        "a source map inside a block or a head".into(),
+                    ));
+                }
+                if let Some(l2) = l2norm {
+                    if l2.channels != ch {
+                        return Err(NetError::Config(format!(
+                            "{}: {} channels, input has {ch}",
+                            l2.name, l2.channels
+                        )));
+                    }
+                    self.params += l2.channels as u64;
+                }
+                self.sources.push((self.size, ch));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// PyTorch's pooling output size, including ceil mode's rule that the last window must start
 /// inside the (left-padded) input.
 pub fn pool_out(s: usize, k: usize, stride: usize, pad: usize, ceil: bool) -> usize {
@@ -334,6 +504,8 @@ fn heads_for(cfg: &PriorConfig, channels: &[usize], num_classes: usize) -> Vec<H
         .zip(channels)
         .enumerate()
         .map(|(i, (&k, &c))| Head {
+            loc_pre: Vec::new(),
+            conf_pre: Vec::new(),
             loc: Conv::new(format!("loc.{i}"), c, 4 * k, 3)
                 .pad(1)
                 .init(InitKind::Xavier),
@@ -386,6 +558,7 @@ pub fn vgg16(num_classes: usize) -> NetSpec {
                         channels: 512,
                         init_scale: 20.0,
                         eps: 1e-10,
+                        clamp: false,
                     }),
                 });
                 pool(&mut layers, &mut idx, false);
@@ -442,6 +615,7 @@ pub fn vgg16(num_classes: usize) -> NetSpec {
         heads,
         priors,
         variances: Variances::default(),
+        decode: BoxDecode::default(),
     }
 }
 
@@ -457,6 +631,7 @@ fn conv_bn(layers: &mut Vec<Layer>, name: &str, c: Conv) {
     layers.push(Layer::BatchNorm {
         name: format!("{name}.bn"),
         channels: ch,
+        eps: BN_EPS,
     });
     layers.push(Layer::Relu);
 }
@@ -560,6 +735,7 @@ pub fn mobile(num_classes: usize, width: f32, arch: &str) -> NetSpec {
         heads,
         priors,
         variances: Variances::default(),
+        decode: BoxDecode::default(),
     }
 }
 
@@ -604,5 +780,324 @@ pub fn tiny(num_classes: usize) -> NetSpec {
         heads,
         priors,
         variances: Variances::default(),
+        decode: BoxDecode::default(),
     }
+}
+
+/// torchvision's `ssd300_vgg16`: ssd.pytorch's network (same layers, same prior grid) with
+/// torchvision's default boxes, decode conventions and `F.normalize`'s L2 norm. Parameter
+/// names stay ssd.pytorch's; `import::names` maps torchvision's onto them.
+pub fn torchvision_ssd300_vgg16(num_classes: usize) -> NetSpec {
+    let mut spec = vgg16(num_classes);
+    for layer in &mut spec.layers {
+        if let Layer::Source { l2norm: Some(l2) } = layer {
+            l2.eps = 1e-12;
+            l2.clamp = true;
+        }
+    }
+    spec.arch = "tv-ssd300-vgg16".into();
+    spec.priors = PriorConfig::ssd300_torchvision();
+    spec.decode = BoxDecode::torchvision();
+    spec
+}
+
+/// torchvision's `_make_divisible`: round to a multiple of 8, never more than 10 % down.
+pub fn make_divisible(v: f32, divisor: usize) -> usize {
+    let d = divisor as f32;
+    let mut n = ((v + d / 2.0) as usize / divisor * divisor).max(divisor);
+    if (n as f32) < 0.9 * v {
+        n += divisor;
+    }
+    n
+}
+
+/// MobileNetV3-Large's inverted residuals (torchvision's table): kernel, expanded channels,
+/// output channels, squeeze-excite, hard-swish (else ReLU), stride.
+pub const MOBILENET_V3_LARGE: [(usize, usize, usize, bool, bool, usize); 15] = [
+    (3, 16, 16, false, false, 1),
+    (3, 64, 24, false, false, 2),
+    (3, 72, 24, false, false, 1),
+    (5, 72, 40, true, false, 2),
+    (5, 120, 40, true, false, 1),
+    (5, 120, 40, true, false, 1),
+    (3, 240, 80, false, true, 2),
+    (3, 200, 80, false, true, 1),
+    (3, 184, 80, false, true, 1),
+    (3, 184, 80, false, true, 1),
+    (3, 480, 112, true, true, 1),
+    (3, 672, 112, true, true, 1),
+    (5, 672, 160, true, true, 2),
+    (5, 960, 160, true, true, 1),
+    (5, 960, 160, true, true, 1),
+];
+
+/// torchvision's batch norm for the MobileNet detectors: eps 1e-3.
+pub(crate) const MNV3_BN_EPS: f64 = 1e-3;
+
+/// `name.0` conv (no bias) + `name.1` BN + activation: torchvision's `Conv2dNormActivation`.
+pub(crate) fn conv_norm_act(layers: &mut Vec<Layer>, name: &str, c: Conv, act: Option<Layer>) {
+    let ch = c.c_out;
+    layers.push(Layer::Conv(Conv {
+        name: format!("{name}.0"),
+        bias: false,
+        ..c
+    }));
+    layers.push(Layer::BatchNorm {
+        name: format!("{name}.1"),
+        channels: ch,
+        eps: MNV3_BN_EPS,
+    });
+    layers.extend(act);
+}
+
+fn mnv3_act(hard_swish: bool) -> Layer {
+    if hard_swish {
+        Layer::HardSwish
+    } else {
+        Layer::Relu
+    }
+}
+
+/// The parts of one MobileNetV3 block: expand (if any), depthwise, squeeze-excite (if any),
+/// project, each as (its index in torchvision's `block` Sequential, layers).
+fn mnv3_block_parts(
+    prefix: &str,
+    c_in: usize,
+    (k, exp, out, se, hs, stride): (usize, usize, usize, bool, bool, usize),
+) -> Vec<(usize, Vec<Layer>)> {
+    let conv = |i: usize, ci: usize, co: usize, k: usize| {
+        Conv::new(format!("{prefix}.{i}"), ci, co, k).init(InitKind::KaimingFanOut)
+    };
+    let mut parts = Vec::new();
+    let mut i = 0;
+    if exp != c_in {
+        let mut l = Vec::new();
+        conv_norm_act(
+            &mut l,
+            &format!("{prefix}.{i}"),
+            conv(i, c_in, exp, 1),
+            Some(mnv3_act(hs)),
+        );
+        parts.push((i, l));
+        i += 1;
+    }
+    let mut l = Vec::new();
+    conv_norm_act(
+        &mut l,
+        &format!("{prefix}.{i}"),
+        conv(i, exp, exp, k)
+            .stride(stride)
+            .pad((k - 1) / 2)
+            .groups(exp),
+        Some(mnv3_act(hs)),
+    );
+    parts.push((i, l));
+    i += 1;
+    if se {
+        let sq = make_divisible(exp as f32 / 4.0, 8);
+        parts.push((
+            i,
+            vec![Layer::SqueezeExcite {
+                fc1: Conv::new(format!("{prefix}.{i}.fc1"), exp, sq, 1),
+                fc2: Conv::new(format!("{prefix}.{i}.fc2"), sq, exp, 1),
+            }],
+        ));
+        i += 1;
+    }
+    let mut l = Vec::new();
+    conv_norm_act(&mut l, &format!("{prefix}.{i}"), conv(i, exp, out, 1), None);
+    parts.push((i, l));
+    parts
+}
+
+fn mnv3_block(
+    layers: &mut Vec<Layer>,
+    prefix: &str,
+    c_in: usize,
+    cfg: (usize, usize, usize, bool, bool, usize),
+) {
+    let body: Vec<Layer> = mnv3_block_parts(prefix, c_in, cfg)
+        .into_iter()
+        .flat_map(|(_, l)| l)
+        .collect();
+    if cfg.5 == 1 && cfg.2 == c_in {
+        layers.push(Layer::Residual { layers: body });
+    } else {
+        layers.extend(body);
+    }
+}
+
+/// SSDLite's prediction block: depthwise 3x3 + BN + ReLU6 (`name.0`), then a 1x1 conv with
+/// bias (`name.1`).
+fn ssdlite_head(name: &str, c: usize, out: usize) -> (Vec<Layer>, Conv) {
+    let mut pre = Vec::new();
+    conv_norm_act(
+        &mut pre,
+        &format!("{name}.0"),
+        Conv::new("", c, c, 3)
+            .pad(1)
+            .groups(c)
+            .init(InitKind::Xavier),
+        Some(Layer::Relu6),
+    );
+    (
+        pre,
+        Conv::new(format!("{name}.1"), c, out, 1).init(InitKind::Xavier),
+    )
+}
+
+/// torchvision's `ssdlite320_mobilenet_v3_large`, with its parameter names: the backbone cut
+/// at the C4 block's expansion (20x20, 672 channels) and after the last conv (10x10), four
+/// extra blocks (1x1, depthwise 3x3 stride 2, 1x1, all ReLU6) down to 1x1, SSDLite heads.
+/// `reduced_tail` halves the last stage as torchvision does when no ImageNet backbone is
+/// given (how its published COCO weights were trained).
+pub fn ssdlite320_mobilenet_v3(num_classes: usize, reduced_tail: bool) -> NetSpec {
+    let div = if reduced_tail { 2 } else { 1 };
+    let mut table = MOBILENET_V3_LARGE;
+    table[12].2 /= div;
+    for row in &mut table[13..] {
+        row.1 /= div;
+        row.2 /= div;
+    }
+    let mut layers = Vec::new();
+    conv_norm_act(
+        &mut layers,
+        "backbone.features.0.0",
+        Conv::new("", 3, 16, 3)
+            .stride(2)
+            .pad(1)
+            .init(InitKind::KaimingFanOut),
+        Some(Layer::HardSwish),
+    );
+    let mut ch = 16;
+    for (i, &cfg) in table[..12].iter().enumerate() {
+        mnv3_block(
+            &mut layers,
+            &format!("backbone.features.0.{}.block", i + 1),
+            ch,
+            cfg,
+        );
+        ch = cfg.2;
+    }
+    // The C4 block is split: its expansion ends the first source, the rest starts the second.
+    let parts = mnv3_block_parts("backbone.features.1.0", ch, table[12]);
+    let (_, expand) = &parts[0];
+    for l in expand {
+        layers.push(match l {
+            Layer::Conv(c) => Layer::Conv(Conv {
+                name: "backbone.features.0.13.0".into(),
+                ..c.clone()
+            }),
+            Layer::BatchNorm { channels, eps, .. } => Layer::BatchNorm {
+                name: "backbone.features.0.13.1".into(),
+                channels: *channels,
+                eps: *eps,
+            },
+            other => other.clone(),
+        });
+    }
+    layers.push(Layer::Source { l2norm: None });
+    let mut channels = vec![table[12].1];
+    layers.extend(parts[1..].iter().flat_map(|(_, l)| l.iter().cloned()));
+    ch = table[12].2;
+    for (i, &cfg) in table[13..].iter().enumerate() {
+        mnv3_block(
+            &mut layers,
+            &format!("backbone.features.1.{}.block", i + 1),
+            ch,
+            cfg,
+        );
+        ch = cfg.2;
+    }
+    let last = 6 * ch;
+    conv_norm_act(
+        &mut layers,
+        "backbone.features.1.3",
+        Conv::new("", ch, last, 1).init(InitKind::KaimingFanOut),
+        Some(Layer::HardSwish),
+    );
+    layers.push(Layer::Source { l2norm: None });
+    channels.push(last);
+    ch = last;
+    ssdlite_extras(&mut layers, ch, &mut channels);
+    let priors = PriorConfig::ssdlite320_torchvision();
+    let heads = ssdlite_heads(&priors, &channels, num_classes);
+    NetSpec {
+        arch: if reduced_tail {
+            "tv-ssdlite320-mnv3".into()
+        } else {
+            "tv-ssdlite320-mnv3-full".into()
+        },
+        num_classes,
+        input_size: 320,
+        layers,
+        heads,
+        priors,
+        variances: Variances::default(),
+        decode: BoxDecode::torchvision(),
+    }
+}
+
+/// SSDLite's four extra blocks (1x1, depthwise 3x3 stride 2, 1x1, all ReLU6; torchvision's
+/// `_extra_block`), each a source: 10 -> 5 -> 3 -> 2 -> 1 at 320x320.
+pub(crate) fn ssdlite_extras(layers: &mut Vec<Layer>, mut ch: usize, channels: &mut Vec<usize>) {
+    for (k, out) in [512usize, 256, 256, 128].into_iter().enumerate() {
+        let mid = out / 2;
+        let name = |j: usize| format!("backbone.extra.{k}.{j}");
+        conv_norm_act(
+            layers,
+            &name(0),
+            Conv::new("", ch, mid, 1).init(InitKind::Xavier),
+            Some(Layer::Relu6),
+        );
+        conv_norm_act(
+            layers,
+            &name(1),
+            Conv::new("", mid, mid, 3)
+                .stride(2)
+                .pad(1)
+                .groups(mid)
+                .init(InitKind::Xavier),
+            Some(Layer::Relu6),
+        );
+        conv_norm_act(
+            layers,
+            &name(2),
+            Conv::new("", mid, out, 1).init(InitKind::Xavier),
+            Some(Layer::Relu6),
+        );
+        layers.push(Layer::Source { l2norm: None });
+        channels.push(out);
+        ch = out;
+    }
+}
+
+/// SSDLite heads on the source maps, with torchvision's names.
+pub(crate) fn ssdlite_heads(
+    priors: &PriorConfig,
+    channels: &[usize],
+    num_classes: usize,
+) -> Vec<Head> {
+    priors
+        .boxes_per_cell()
+        .iter()
+        .zip(channels)
+        .enumerate()
+        .map(|(i, (&k, &c))| {
+            let (loc_pre, loc) =
+                ssdlite_head(&format!("head.regression_head.module_list.{i}"), c, 4 * k);
+            let (conf_pre, conf) = ssdlite_head(
+                &format!("head.classification_head.module_list.{i}"),
+                c,
+                num_classes * k,
+            );
+            Head {
+                loc_pre,
+                loc,
+                conf_pre,
+                conf,
+                boxes: k,
+            }
+        })
+        .collect()
 }

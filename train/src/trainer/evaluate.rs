@@ -30,7 +30,10 @@ pub fn evaluate(
         spec.num_classes,
         spec.variances,
         NmsConfig::default(),
-    );
+    )
+    // The decode conventions the network trains with (torchvision's clip and size clamp for
+    // the tv-* configurations), as the export's metadata gives the board.
+    .with_box_decode(spec.decode);
     let mut buf = vec![0f32; 3 * s * s];
     let mut dets = Detections::new();
     let mut rng = Rng::new(0);

@@ -8,10 +8,11 @@ use tch::Device;
 
 use super::evaluate::evaluate;
 use super::{
-    checkpoint, run, Decay, EpochMetrics, HostBatch, LrSchedule, OptimConfig, Progress, TrainError,
-    Trainer,
+    checkpoint, run, Decay, EpochMetrics, FreezePlan, HostBatch, LrSchedule, OptimConfig, Progress,
+    TrainError, Trainer,
 };
 use crate::data::{AugmentConfig, BatchLoader, Dataset, LoaderConfig};
+use crate::import::backbone::{backbone_parameters, load_backbone, Backbone};
 use crate::net::NetSpec;
 use ssd_edge::image::preprocess::Normalization;
 
@@ -36,6 +37,10 @@ pub struct FitConfig {
     pub resume: bool,
     /// Initial weights (safetensors, names as the NetSpec / ssd.pytorch).
     pub init_weights: Option<PathBuf>,
+    /// A pretrained classification backbone (.pth, see `import::backbone`) for a new run.
+    pub backbone_weights: Option<PathBuf>,
+    /// Keep the backbone's parameters and BN statistics fixed for the first N epochs.
+    pub freeze_backbone_epochs: usize,
     pub workers: usize,
     pub seed: u64,
     pub augment: bool,
@@ -83,6 +88,12 @@ pub fn fit(
             t.state.epoch,
             t.state.step
         );
+        if let Some(w) = &cfg.backbone_weights {
+            log::info!(
+                "--backbone-weights {} not read: the checkpoint holds the weights",
+                w.display()
+            );
+        }
         t
     } else {
         let spec = NetSpec::from_name(&cfg.arch, classes.len() + 1)?;
@@ -109,15 +120,44 @@ pub fn fit(
         let s = spec.input_size as u32;
         let input = cfg.normalize.at_size(s, s);
         let mut t = Trainer::new(spec, optim, classes.clone(), input, cfg.device)?;
+        if cfg.init_weights.is_some() && cfg.backbone_weights.is_some() {
+            return Err(TrainError::Config(
+                "give --weights (a whole network) or --backbone-weights, not both".into(),
+            ));
+        }
         if let Some(w) = &cfg.init_weights {
             crate::net::load_weights(&mut t.vs, w)?;
             log::info!("initial weights from {}", w.display());
         }
+        if let Some(w) = &cfg.backbone_weights {
+            let report = load_backbone(&mut t.vs, &t.spec, w)?;
+            log::info!("{report}");
+            t.state.notes.insert("backbone".into(), report.to_string());
+            warn_normalisation(report.backbone, &cfg.normalize);
+        } else if cfg.freeze_backbone_epochs > 0 && cfg.init_weights.is_none() {
+            return Err(TrainError::Config(
+                "--freeze-backbone-epochs needs --backbone-weights (or --weights): it would \
+                 freeze a randomly initialised backbone"
+                    .into(),
+            ));
+        }
+        let notes = std::mem::take(&mut t.state.notes);
         t.state.notes = cfg.notes.clone();
+        t.state.notes.extend(notes);
         t
     };
     if trainer.state.epoch >= cfg.epochs {
         log::info!("already trained for {} epochs", trainer.state.epoch);
+    }
+    if cfg.freeze_backbone_epochs > 0 {
+        let names = backbone_parameters(&trainer.spec)?
+            .into_iter()
+            .map(|(ours, _, _)| ours)
+            .collect();
+        trainer.freeze = Some(FreezePlan {
+            names,
+            epochs: cfg.freeze_backbone_epochs,
+        });
     }
     let spec = trainer.spec.clone();
     let mut lcfg = LoaderConfig::training(spec.priors.generate(), cfg.batch, cfg.seed);
@@ -166,4 +206,20 @@ pub fn fit(
         log::warn!("{} unreadable samples were skipped", loader.skipped());
     }
     Ok((trainer, history))
+}
+
+/// The pretrained backbones saw one input convention on ImageNet; fine-tuning with another
+/// works but starts further from their features.
+fn warn_normalisation(bb: Backbone, norm: &Normalization) {
+    let (want, flag) = match bb {
+        Backbone::Vgg16ReducedFc => (Normalization::CAFFE_BGR, "ssd"),
+        Backbone::MobileNetV2 | Backbone::MobileNetV3Large => (Normalization::IMAGENET, "imagenet"),
+    };
+    if *norm != want {
+        log::warn!(
+            "the {} backbone was trained on {flag}-normalised input (--normalize {flag}); \
+             this run normalises otherwise",
+            bb.describe()
+        );
+    }
 }

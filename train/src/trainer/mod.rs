@@ -43,6 +43,16 @@ pub enum TrainError {
     Batch(String),
     #[error("evaluation: {0}")]
     Eval(String),
+    #[error("backbone weights: {0}")]
+    Backbone(Box<crate::import::backbone::BackboneError>),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl From<crate::import::backbone::BackboneError> for TrainError {
+    fn from(e: crate::import::backbone::BackboneError) -> Self {
+        TrainError::Backbone(Box::new(e))
+    }
 }
 
 impl TrainError {
@@ -88,8 +98,29 @@ pub struct Trainer {
     pub net: SsdNet,
     pub spec: NetSpec,
     pub state: TrainState,
+    /// Variables `run` keeps fixed for the first epochs (fine-tuning from a backbone).
+    pub freeze: Option<FreezePlan>,
     opt: nn::Optimizer,
     loss: MultiBoxLoss,
+    frozen: Frozen,
+}
+
+/// Which variables stay fixed, and for how many epochs (`run` freezes them while the epoch
+/// being trained is at most `epochs`, then unfreezes them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FreezePlan {
+    /// VarStore names, e.g. `import::backbone::backbone_parameters`'s.
+    pub names: Vec<String>,
+    pub epochs: usize,
+}
+
+/// What is frozen now: parameters with `requires_grad` off (no gradient, so SGD neither
+/// updates nor decays them), and batch-norm running statistics with the values to restore
+/// after each training forward (a train-mode forward updates them).
+#[derive(Default)]
+struct Frozen {
+    params: Vec<Tensor>,
+    stats: Vec<(Tensor, Tensor)>,
 }
 
 pub fn default_device() -> Device {
@@ -115,9 +146,71 @@ impl Trainer {
             net,
             spec,
             state,
+            freeze: None,
             opt,
             loss: MultiBoxLoss::default(),
+            frozen: Frozen::default(),
         })
+    }
+
+    /// Fixes the named variables until `unfreeze`: parameters get no gradient (and so no
+    /// update, weight decay or momentum), running statistics are put back after every
+    /// training step. The frozen layers still normalise with batch statistics in the
+    /// training forward (the network has one train/eval switch), but what they store does
+    /// not change. Returns (parameters, statistics) frozen.
+    pub fn freeze(&mut self, names: &[String]) -> Result<(usize, usize), TrainError> {
+        self.unfreeze();
+        let vars = self.vs.variables();
+        let mut frozen = Frozen::default();
+        for name in names {
+            let v = vars.get(name).ok_or_else(|| {
+                TrainError::Config(format!(
+                    "cannot freeze `{name}`: the network has no such variable"
+                ))
+            })?;
+            if v.requires_grad() {
+                frozen.params.push(v.shallow_clone());
+            } else {
+                frozen.stats.push((v.shallow_clone(), v.copy()));
+            }
+        }
+        for p in &frozen.params {
+            let _ = p.set_requires_grad(false);
+        }
+        self.frozen = frozen;
+        Ok((self.frozen.params.len(), self.frozen.stats.len()))
+    }
+
+    /// Makes every frozen variable trainable again.
+    pub fn unfreeze(&mut self) {
+        for p in self.frozen.params.drain(..) {
+            let _ = p.set_requires_grad(true);
+        }
+        self.frozen.stats.clear();
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        !self.frozen.params.is_empty() || !self.frozen.stats.is_empty()
+    }
+
+    /// Freezes or unfreezes as `freeze` says for training epoch `epoch` (1-based).
+    pub fn apply_freeze_plan(&mut self, epoch: usize) -> Result<(), TrainError> {
+        let Some(plan) = self.freeze.clone() else {
+            return Ok(());
+        };
+        if epoch <= plan.epochs && !self.is_frozen() {
+            let (p, s) = self.freeze(&plan.names)?;
+            log::info!(
+                "epoch {epoch}: backbone frozen ({p} parameter tensors, {s} batch-norm \
+                 statistics) through epoch {}",
+                plan.epochs
+            );
+        } else if epoch > plan.epochs && (self.is_frozen() || epoch == plan.epochs + 1) {
+            // Also said when a resumed run starts here, never having frozen anything.
+            self.unfreeze();
+            log::info!("epoch {epoch}: backbone unfrozen, training the whole network");
+        }
+        Ok(())
     }
 
     /// Continues from a checkpoint written by `save` (its network, weights, step and
@@ -168,6 +261,11 @@ impl Trainer {
         let lr = self.state.optim.schedule.lr(self.state.step);
         self.opt.set_lr(lr);
         let (loc, conf) = self.net.forward_t(&images, true);
+        tch::no_grad(|| {
+            for (live, kept) in &self.frozen.stats {
+                live.shallow_clone().copy_(kept);
+            }
+        });
         let parts = self.loss.compute(&loc, &conf, &loc_t, &conf_t);
         let total = parts.total(self.loss.alpha);
         let value = f64::try_from(&total)?;
@@ -284,6 +382,7 @@ where
     let csv = out_dir.join("metrics.csv");
     while trainer.state.epoch < epochs {
         let epoch = trainer.state.epoch + 1;
+        trainer.apply_freeze_plan(epoch)?;
         let started = Instant::now();
         let (mut iter, n_batches) = batches(epoch)?;
         let (mut sum, mut sum_l, mut sum_c, mut count, mut images, mut skipped) =
