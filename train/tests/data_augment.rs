@@ -270,7 +270,7 @@ fn unaugmented_sample_is_the_boards_tensor_bit_for_bit() {
             }
         }
     }
-    assert_eq!(cases, 48);
+    assert_eq!(cases, 64);
 }
 
 /// The augmented path (here a flip, which resamples through the trainer's own affine

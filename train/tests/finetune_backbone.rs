@@ -536,11 +536,18 @@ fn voc_class_subset() {
     assert_eq!(sub.empty_images(), 0);
     assert!(VocDataset::open_subset(&parts, &["car".into(), "car".into()]).is_err());
 
+    // A second root, as VOC2012 next to VOC2007: `--voc A,B` trains on both.
+    let root2 = dir.path().join("voc2");
+    let split2 = Split {
+        train: 1.0,
+        val: 0.0,
+    };
+    write_voc(&root2, &cfg, 4, 4, split2, ImageFormat::Png).unwrap();
     let out = dir.path().join("run");
     let train = |classes: &str| {
         let mut c = ssd_train();
         c.args(["train", "--arch", "tiny", "--voc"])
-            .arg(&root)
+            .arg(format!("{},{}", root.display(), root2.display()))
             .args([
                 "--split",
                 "train",
@@ -568,6 +575,11 @@ fn voc_class_subset() {
         serde_json::from_str(&std::fs::read_to_string(out.join("last.json")).unwrap()).unwrap();
     assert_eq!(state["class_names"], serde_json::json!(["car", "person"]));
     assert_eq!(state["num_classes"], 3);
+    let data = state["notes"]["dataset"].as_str().unwrap();
+    assert!(
+        data.contains(&format!("{}+{}", root.display(), root2.display())),
+        "{data}"
+    );
     let o = train("car,Person").output().unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -606,4 +618,69 @@ fn coco_subset_skips_empty_images() {
     assert_eq!(ds.len(), 2);
     assert_eq!(ds.image_id(0), Some(1));
     assert_eq!(ds.image_id(1), Some(2));
+}
+
+/// `ssd-train train --coco` with a class subset, on synthetic scenes written as COCO.
+#[test]
+fn coco_cli_trains_on_a_subset() {
+    use ssd_edge::synth::{SynthConfig, CLASS_NAMES};
+    use ssd_train::data::{Dataset, SynthDataset};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig::default();
+    let (w, h) = (cfg.width as f32, cfg.height as f32);
+    let scenes = SynthDataset::new(cfg, 11, 8);
+    let (mut images, mut anns) = (Vec::new(), Vec::new());
+    for i in 0..scenes.len() {
+        let s = scenes.get(i).unwrap();
+        let file = format!("{i}.png");
+        s.image.save(dir.path().join(&file)).unwrap();
+        images.push(serde_json::json!({"id": i, "file_name": file,
+            "width": s.image.width(), "height": s.image.height()}));
+        for (b, &l) in s.boxes.iter().zip(&s.labels) {
+            let bbox = [b[0] * w, b[1] * h, (b[2] - b[0]) * w, (b[3] - b[1]) * h];
+            anns.push(serde_json::json!({"id": anns.len() + 1, "image_id": i,
+                "category_id": l + 1, "bbox": bbox}));
+        }
+    }
+    let cats: Vec<_> = CLASS_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| serde_json::json!({"id": i + 1, "name": n}))
+        .collect();
+    let json = dir.path().join("instances.json");
+    let doc = serde_json::json!({"images": images, "annotations": anns, "categories": cats});
+    std::fs::write(&json, doc.to_string()).unwrap();
+    let out = dir.path().join("run");
+    let mut c = ssd_train();
+    c.args(["train", "--arch", "tiny", "--coco"])
+        .arg(&json)
+        .arg("--coco-images")
+        .arg(dir.path())
+        .arg("--val-coco")
+        .arg(&json)
+        .arg("--val-coco-images")
+        .arg(dir.path())
+        .args([
+            "--classes",
+            "bicycle,person",
+            "--epochs",
+            "1",
+            "--batch",
+            "4",
+            "--no-augment",
+            "--workers",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out);
+    let log = run_ok(&mut c);
+    assert!(log.contains("boxes of other classes dropped"), "{log}");
+    assert!(log.contains("mAP"), "validation ran: {log}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("last.json")).unwrap()).unwrap();
+    assert_eq!(
+        state["class_names"],
+        serde_json::json!(["bicycle", "person"])
+    );
 }

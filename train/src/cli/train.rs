@@ -17,9 +17,11 @@ pub struct Args {
     /// tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2.
     #[arg(long, default_value = "mobile@0.5")]
     pub arch: String,
-    /// Pascal VOC root (the directory holding Annotations/, JPEGImages/, ImageSets/Main/).
-    #[arg(long, conflicts_with_all = ["synth", "coco"])]
-    pub voc: Option<PathBuf>,
+    /// Pascal VOC root(s), comma-separated (each holding Annotations/, JPEGImages/,
+    /// ImageSets/Main/): training takes --split of every root (VOC2007,VOC2012 trainval is
+    /// VOC07+12), validation --val-split of the first.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["synth", "coco"])]
+    pub voc: Vec<PathBuf>,
     #[command(flatten)]
     pub coco: Box<CocoArgs>,
     /// VOC image set(s) to train on, comma-separated.
@@ -169,14 +171,15 @@ fn device(s: &str) -> anyhow::Result<tch::Device> {
     Ok(d)
 }
 
-/// Logs what a class subset removed, and refuses a class that never occurs (a misspelt name
-/// would otherwise train a class with no examples).
+/// Logs what a class subset removed, and refuses an asked-for class that never occurs (a
+/// misspelt name would otherwise train a class with no examples).
 fn check_subset(
     what: &str,
     classes: &[String],
     stats: &LoadStats,
     boxes: &[usize],
     empty: usize,
+    asked: bool,
 ) -> anyhow::Result<()> {
     log::info!(
         "{what}: {} images, {} boxes of {} ({}), {} boxes of other classes dropped, {} images \
@@ -197,7 +200,7 @@ fn check_subset(
             "kept as negatives"
         }
     );
-    if let Some(i) = boxes.iter().position(|&n| n == 0) {
+    if let Some(i) = boxes.iter().position(|&n| n == 0).filter(|_| asked) {
         bail!(
             "{what}: no box of class {:?}; the data set's class names are case-sensitive",
             classes[i]
@@ -206,7 +209,7 @@ fn check_subset(
     Ok(())
 }
 
-fn open_voc(args: &Args, root: &std::path::Path) -> anyhow::Result<(VocDataset, VocDataset)> {
+fn open_voc(args: &Args) -> anyhow::Result<(VocDataset, VocDataset)> {
     let subset = !args.classes.is_empty();
     let classes = if subset {
         args.classes.clone()
@@ -221,12 +224,24 @@ fn open_voc(args: &Args, root: &std::path::Path) -> anyhow::Result<(VocDataset, 
         }
     };
     let parts: Vec<(PathBuf, String)> = args
-        .split
-        .split(',')
-        .map(|s| (root.to_path_buf(), s.trim().to_string()))
+        .voc
+        .iter()
+        .flat_map(|root| {
+            args.split
+                .split(',')
+                .map(|s| (root.clone(), s.trim().to_string()))
+        })
         .collect();
+    let roots = || {
+        args.voc
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut train =
-        open(&parts).with_context(|| format!("opening {} ({})", root.display(), args.split))?;
+        open(&parts).with_context(|| format!("opening {} ({})", roots(), args.split))?;
+    let root = &args.voc[0];
     let val = open(&[(root.to_path_buf(), args.val_split.clone())])
         .with_context(|| format!("opening {} ({})", root.display(), args.val_split))?;
     if args.skip_empty {
@@ -239,6 +254,7 @@ fn open_voc(args: &Args, root: &std::path::Path) -> anyhow::Result<(VocDataset, 
             train.stats(),
             &train.boxes_per_class(),
             train.empty_images(),
+            true,
         )?;
     }
     Ok((train, val))
@@ -277,7 +293,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::env::args().collect::<Vec<_>>().join(" "),
     );
     let (train, val): (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>) =
-        match (&args.voc, &args.coco.coco, args.synth) {
+        match (args.voc.first(), &args.coco.coco, args.synth) {
             (None, Some(json), None) => {
                 let images = args
                     .coco
@@ -291,6 +307,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     train.stats(),
                     &train.boxes_per_class(),
                     train.empty_images(),
+                    !args.classes.is_empty(),
                 )?;
                 let val = match (&args.coco.val_coco, &args.coco.val_coco_images) {
                     (Some(j), Some(d)) => {
@@ -312,13 +329,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 );
                 (Arc::new(train), val)
             }
-            (Some(root), None, None) => {
-                let (train, val) = open_voc(&args, root)?;
+            (Some(_), None, None) => {
+                let (train, val) = open_voc(&args)?;
                 notes.insert(
                     "dataset".into(),
                     format!(
                         "VOC {} {} ({} images)",
-                        root.display(),
+                        args.voc
+                            .iter()
+                            .map(|r| r.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join("+"),
                         args.split,
                         train.len()
                     ),

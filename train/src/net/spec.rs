@@ -1019,15 +1019,28 @@ pub fn ssdlite320_mobilenet_v3(num_classes: usize, reduced_tail: bool) -> NetSpe
     layers.push(Layer::Source { l2norm: None });
     channels.push(last);
     ch = last;
+    let arch = if reduced_tail {
+        "tv-ssdlite320-mnv3"
+    } else {
+        "tv-ssdlite320-mnv3-full"
+    };
+    ssdlite320_spec(arch, num_classes, layers, ch, channels)
+}
+
+/// Completes an SSDLite320 network from its backbone `layers` (ending in a `ch`-channel map,
+/// `channels` of the sources so far): extras, heads, torchvision's priors and decode.
+pub(crate) fn ssdlite320_spec(
+    arch: &str,
+    num_classes: usize,
+    mut layers: Vec<Layer>,
+    ch: usize,
+    mut channels: Vec<usize>,
+) -> NetSpec {
     ssdlite_extras(&mut layers, ch, &mut channels);
     let priors = PriorConfig::ssdlite320_torchvision();
     let heads = ssdlite_heads(&priors, &channels, num_classes);
     NetSpec {
-        arch: if reduced_tail {
-            "tv-ssdlite320-mnv3".into()
-        } else {
-            "tv-ssdlite320-mnv3-full".into()
-        },
+        arch: arch.into(),
         num_classes,
         input_size: 320,
         layers,
@@ -1040,7 +1053,7 @@ pub fn ssdlite320_mobilenet_v3(num_classes: usize, reduced_tail: bool) -> NetSpe
 
 /// SSDLite's four extra blocks (1x1, depthwise 3x3 stride 2, 1x1, all ReLU6; torchvision's
 /// `_extra_block`), each a source: 10 -> 5 -> 3 -> 2 -> 1 at 320x320.
-pub(crate) fn ssdlite_extras(layers: &mut Vec<Layer>, mut ch: usize, channels: &mut Vec<usize>) {
+fn ssdlite_extras(layers: &mut Vec<Layer>, mut ch: usize, channels: &mut Vec<usize>) {
     for (k, out) in [512usize, 256, 256, 128].into_iter().enumerate() {
         let mid = out / 2;
         let name = |j: usize| format!("backbone.extra.{k}.{j}");
@@ -1073,11 +1086,7 @@ pub(crate) fn ssdlite_extras(layers: &mut Vec<Layer>, mut ch: usize, channels: &
 }
 
 /// SSDLite heads on the source maps, with torchvision's names.
-pub(crate) fn ssdlite_heads(
-    priors: &PriorConfig,
-    channels: &[usize],
-    num_classes: usize,
-) -> Vec<Head> {
+fn ssdlite_heads(priors: &PriorConfig, channels: &[usize], num_classes: usize) -> Vec<Head> {
     priors
         .boxes_per_cell()
         .iter()

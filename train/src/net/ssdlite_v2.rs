@@ -4,11 +4,7 @@
 //! expansion of the first stride-2 160-channel block (20x20 at 320) and the 1280-channel last
 //! conv (10x10); then torchvision's SSDLite extras and heads with its 320 prior grid.
 
-use ssd_edge::ssd::{BoxDecode, PriorConfig, Variances};
-
-use super::spec::{
-    conv_norm_act, ssdlite_extras, ssdlite_heads, Conv, InitKind, Layer, NetSpec, BN_EPS,
-};
+use super::spec::{conv_norm_act, ssdlite320_spec, Conv, InitKind, Layer, NetSpec, BN_EPS};
 
 /// torchvision's `inverted_residual_setting` for MobileNetV2 (width 1.0): expansion t,
 /// output channels c, repeats n, first stride s.
@@ -131,19 +127,7 @@ pub fn ssdlite320_mobilenet_v2(num_classes: usize) -> NetSpec {
     );
     layers.push(Layer::Source { l2norm: None });
     channels.push(last);
-    ssdlite_extras(&mut layers, last, &mut channels);
-    let priors = PriorConfig::ssdlite320_torchvision();
-    let heads = ssdlite_heads(&priors, &channels, num_classes);
-    NetSpec {
-        arch: "tv-ssdlite320-mnv2".into(),
-        num_classes,
-        input_size: 320,
-        layers,
-        heads,
-        priors,
-        variances: Variances::default(),
-        decode: BoxDecode::torchvision(),
-    }
+    ssdlite320_spec("tv-ssdlite320-mnv2", num_classes, layers, last, channels)
 }
 
 #[cfg(test)]
