@@ -166,4 +166,24 @@ fn bad_files_and_arguments_are_clear_errors() {
     assert_eq!(m.schema_version, 2);
     let prov = m.provenance.notes.as_deref().unwrap_or("");
     assert!(prov.contains("module.pth"), "{prov}");
+
+    // Ready for `ssd-train quantize`: the int8 model keeps the importer's metadata.
+    let int8 = dir.path().join("m-int8.onnx");
+    let calib = dir.path().join("calib");
+    std::fs::create_dir(&calib).unwrap();
+    std::fs::copy(dir.path().join("img_0.png"), calib.join("img_0.png")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ssd-train"))
+        .args(["quantize", "--max-images", "1", "--compare-images", "1", "--model"])
+        .arg(&out)
+        .arg("--calib")
+        .arg(&calib)
+        .arg("--out")
+        .arg(&int8)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q = ssd_edge::model::Detector::load(&int8, None).unwrap();
+    assert_eq!(q.meta().decode, m.decode);
+    assert_eq!(q.meta().priors, m.priors);
+    assert_eq!(q.meta().labels, m.labels);
 }
