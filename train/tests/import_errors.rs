@@ -173,7 +173,14 @@ fn bad_files_and_arguments_are_clear_errors() {
     std::fs::create_dir(&calib).unwrap();
     std::fs::copy(dir.path().join("img_0.png"), calib.join("img_0.png")).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_ssd-train"))
-        .args(["quantize", "--max-images", "1", "--compare-images", "1", "--model"])
+        .args([
+            "quantize",
+            "--max-images",
+            "1",
+            "--compare-images",
+            "1",
+            "--model",
+        ])
         .arg(&out)
         .arg("--calib")
         .arg(&calib)
