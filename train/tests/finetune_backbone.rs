@@ -99,6 +99,19 @@ meta["vgg"] = [raw("vgg_0", conv4_3), raw("vgg_1", y)]
 json.dump(meta, open(f"{out}/meta.json", "w"))
 "#;
 
+/// One short training epoch into the `--out` folder that follows.
+const ONE_QUICK_EPOCH: [&str; 9] = [
+    "--epochs",
+    "1",
+    "--batch",
+    "4",
+    "--no-augment",
+    "--workers",
+    "1",
+    "--quiet",
+    "--out",
+];
+
 fn venv_python() -> PathBuf {
     let p = std::env::var("SSD_EDGE_VENV")
         .map(PathBuf::from)
@@ -556,16 +569,8 @@ fn voc_class_subset() {
                 "--classes",
                 classes,
                 "--skip-empty",
-                "--epochs",
-                "1",
-                "--batch",
-                "4",
-                "--no-augment",
-                "--workers",
-                "1",
-                "--quiet",
-                "--out",
             ])
+            .args(ONE_QUICK_EPOCH)
             .arg(&out);
         c
     };
@@ -660,19 +665,8 @@ fn coco_cli_trains_on_a_subset() {
         .arg(&json)
         .arg("--val-coco-images")
         .arg(dir.path())
-        .args([
-            "--classes",
-            "bicycle,person",
-            "--epochs",
-            "1",
-            "--batch",
-            "4",
-            "--no-augment",
-            "--workers",
-            "1",
-            "--quiet",
-            "--out",
-        ])
+        .args(["--classes", "bicycle,person"])
+        .args(ONE_QUICK_EPOCH)
         .arg(&out);
     let log = run_ok(&mut c);
     assert!(log.contains("boxes of other classes dropped"), "{log}");
