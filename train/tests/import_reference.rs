@@ -193,3 +193,21 @@ fn torchvision_ssdlite320_matches_postprocess_detections() {
         false,
     );
 }
+
+/// The script's ssd.pytorch PriorBox, decode and NMS (ssd.pytorch is not on PyPI) reproduce
+/// the values computed by running ssd.pytorch itself (tests/fixtures).
+#[test]
+fn ssd_pytorch_detect_in_the_script_matches_ssd_pytorchs_values() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import_reference.py");
+    let out = Command::new(venv_python())
+        .arg(&script)
+        .arg("--self-check")
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "self-check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
