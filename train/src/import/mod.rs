@@ -192,13 +192,13 @@ fn spec_for(
         })?;
     let out = t.shape.first().copied().unwrap_or(0);
     if !out.is_multiple_of(boxes) || out / boxes < 2 {
-        return Err(ImportError::Shape {
-            path: path.to_path_buf(),
-            key: probe.to_string(),
-            got: t.shape.clone(),
-            want: vec![boxes * 21, 0, 0, 0],
-            family: family.describe(),
-        });
+        // No single shape is right here: any class count works, so say what is wrong.
+        return Err(ImportError::Usage(format!(
+            "{}: tensor `{probe}` has shape {:?}; a {} needs {boxes} boxes x (at least 2 classes) output channels",
+            path.display(),
+            t.shape,
+            family.describe()
+        )));
     }
     let classes = out / boxes;
     let spec = match family {
