@@ -32,6 +32,26 @@ set -a
 set +a
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 
+# Reproducible builds: the same commit built in another directory gives the same bytes
+# (checked by cross/repro.sh). Cargo hands rustc the workspace's own sources by relative
+# paths, but registry crates by their absolute path under Cargo's home, and build-script
+# output (bindgen's V4L2 bindings, say) under the target directory; panic messages and C
+# assertions embed those, so both are remapped to fixed names. The checkout's own path is not
+# in the flags, so moving it does not invalidate a warm target directory. The build date the
+# binary carries is the commit's (build.rs), never the clock's.
+cargo_home=$(cd "${CARGO_HOME:-$HOME/.cargo}" && pwd -P)
+mkdir -p "$CARGO_TARGET_DIR"
+target_dir=$(cd "$CARGO_TARGET_DIR" && pwd -P)
+triple_var=$(echo "$target" | tr 'a-z-' 'A-Z_')
+rustflags_var=CARGO_TARGET_${triple_var}_RUSTFLAGS
+export "$rustflags_var=${!rustflags_var:-} --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target"
+cflags_var=CFLAGS_$(echo "$target" | tr '-' '_')
+export "$cflags_var=${!cflags_var:-} -ffile-prefix-map=$cargo_home=/cargo -ffile-prefix-map=$target_dir=/target"
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || true)
+    [ -n "$SOURCE_DATE_EPOCH" ] && export SOURCE_DATE_EPOCH
+fi
+
 # Release profile: the workspace's (opt-level 3, 16 codegen units, no cross-crate LTO,
 # strip = true). Cargo reads CARGO_PROFILE_RELEASE_* from the environment, so a trade-off can
 # be tried without editing files, e.g. CARGO_PROFILE_RELEASE_LTO=fat; measured numbers are in

@@ -401,12 +401,17 @@ install_pkg() {
         --config /etc/ssd-edge/edge.toml --source synth --frames 10 >/dev/null 2>"$r/tmp/run.log") ||
         { cat "$r/tmp/run.log"; fail "the installed ssd-edge did not run with /etc/ssd-edge/edge.toml"; }
     [ -s "$r/var/lib/ssd-edge/counts.db" ] || fail "no /var/lib/ssd-edge/counts.db"
-    # As `sudo -u ssd-edge ssd-edge report` would (another user cannot yet: docs/deploy.md,
-    # Known problems).
+    # As an admin would, a user who may read /var/lib/ssd-edge but not write it (nobody), after
+    # the service stopped; then as the service's own user (`sudo -u ssd-edge`). Same output.
+    chroot --userspec=65534:65534 "$r" /usr/bin/ssd-edge report --db /var/lib/ssd-edge/counts.db \
+        >"$r/tmp/report.nobody" 2>"$r/tmp/report.log" ||
+        { cat "$r/tmp/report.log"; fail "ssd-edge report as another user (nobody)"; }
     chroot --userspec="$uid:$gid" "$r" /usr/bin/ssd-edge report --db /var/lib/ssd-edge/counts.db \
         >"$r/tmp/report" 2>"$r/tmp/report.log" ||
         { cat "$r/tmp/report.log"; fail "ssd-edge report on the installed database"; }
-    echo "package: ssd-edge report (as ssd-edge) on the database the installed service wrote:"
+    cmp -s "$r/tmp/report" "$r/tmp/report.nobody" ||
+        fail "ssd-edge report as nobody differs from the report as ssd-edge"
+    echo "package: ssd-edge report (as nobody and as ssd-edge) on the database the installed service wrote:"
     sed 's/^/package:   /' "$r/tmp/report" | head -n 8
     echo "# edited by the admin" >>"$r/etc/ssd-edge/edge.toml"
 
@@ -426,10 +431,39 @@ install_pkg() {
     echo "package: purged: config, database and enablement gone"
 }
 
+# The shipped models are release artifacts: each must record a clean git revision and
+# commands without the builder's paths (`ssd-edge info` lists what is wrong). Read with the
+# first of the release binaries that runs here. RELEASE_ALLOW_DIRTY_MODELS=1 lets a trial
+# release through with a warning.
+check_release_models() {
+    local target bin="" m problems bad=0
+    for target in "$@"; do
+        local b="$CARGO_TARGET_DIR/$target/release/ssd-edge"
+        if [ -x "$b" ] && "$b" --version >/dev/null 2>&1; then bin=$b; break; fi
+    done
+    [ -n "$bin" ] || fail "no release binary among '$*' runs on this machine to read the models"
+    for m in models/default.onnx models/default-float.onnx; do
+        problems=$("$bin" info --json "$m" | python3 -c \
+            'import json, sys; print("\n".join(json.load(sys.stdin)["release_problems"]))') ||
+            fail "cannot read the provenance of $m"
+        [ -z "$problems" ] && continue
+        echo "package: $m is not a release model:" >&2
+        printf '%s\n' "$problems" | sed 's/^/package:   /' >&2
+        bad=1
+    done
+    [ "$bad" = 0 ] && { echo "package: models: clean revisions, portable commands"; return; }
+    if [ "${RELEASE_ALLOW_DIRTY_MODELS:-}" = 1 ]; then
+        echo "package: WARNING: RELEASE_ALLOW_DIRTY_MODELS=1: releasing them anyway" >&2
+    else
+        fail "rebuild the models with 'make model' from a clean checkout (docs/deploy.md, Releases)"
+    fi
+}
+
 release() {
     local outdir=$1
     shift
     local version epoch target
+    check_release_models "$@"
     version=$(cargo_version)
     epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
     mkdir -p "$outdir"

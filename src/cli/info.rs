@@ -33,6 +33,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             },
             "meta": detector.meta(),
             "num_priors": detector.meta().priors.num_priors(),
+            "release_problems": detector.meta().provenance.release_problems(),
             "summary": detector.summary(),
         });
         super::output::stdout().line(v)?;
@@ -201,6 +202,9 @@ fn render(d: &Detector) -> String {
     }
     if let Some(v) = &pv.notes {
         let _ = writeln!(o, "               notes: {v}");
+    }
+    for p in pv.release_problems() {
+        let _ = writeln!(o, "               not a release model: {p}");
     }
     let _ = writeln!(
         o,

@@ -52,6 +52,37 @@ pub struct Provenance {
     pub notes: Option<String>,
 }
 
+impl Provenance {
+    /// Why this record does not qualify a release artifact (empty when it does): it must name a
+    /// clean git revision, and its command lines must not name the builder's absolute paths.
+    /// `make release` refuses models with any (through `ssd-edge info --json`).
+    pub fn release_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.git_revision {
+            None => out.push("no git revision recorded".to_string()),
+            Some(r) if r.ends_with("-dirty") => out.push(format!(
+                "built from a working tree with uncommitted changes (git {r})"
+            )),
+            Some(_) => {}
+        }
+        for (field, text) in [("command", &self.command), ("notes", &self.notes)] {
+            let Some(text) = text else { continue };
+            let abs: Vec<&str> = text
+                .split_whitespace()
+                .map(|w| w.split_once('=').map_or(w, |(_, v)| v))
+                .filter(|w| w.starts_with('/'))
+                .collect();
+            if !abs.is_empty() {
+                out.push(format!(
+                    "{field} names absolute paths of the build machine: {}",
+                    abs.join(" ")
+                ));
+            }
+        }
+        out
+    }
+}
+
 fn default_detection_threshold() -> f32 {
     0.5
 }
@@ -448,5 +479,36 @@ fn toml_message(e: &toml::de::Error) -> String {
             }
         }
         None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Provenance;
+
+    #[test]
+    fn release_models_need_a_clean_revision_and_portable_commands() {
+        let clean = Provenance {
+            git_revision: Some("a8fb1fb0c0de".into()),
+            command: Some("ssd-train export --checkpoint ~/.cache/b --out models/m.onnx".into()),
+            notes: Some("8 epochs; training command: ssd-train train --out=~/x".into()),
+            ..Default::default()
+        };
+        assert_eq!(clean.release_problems(), Vec::<String>::new());
+
+        let p = Provenance {
+            git_revision: Some("a8fb1fb0c0de-dirty".into()),
+            command: Some("/work/target/debug/ssd-train export --out models/m.onnx".into()),
+            notes: Some("training command: ssd-train train --weights=/root/p1/last".into()),
+            ..Default::default()
+        };
+        let problems = p.release_problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("a8fb1fb0c0de-dirty"), "{problems:?}");
+        assert!(problems[1].starts_with("command") && problems[1].contains("/work/target"));
+        assert!(problems[2].starts_with("notes") && problems[2].contains("/root/p1/last"));
+
+        let none = Provenance::default().release_problems();
+        assert_eq!(none, ["no git revision recorded"]);
     }
 }

@@ -107,11 +107,17 @@ impl Store {
             Connection::open_with_flags(&path, flags).map_err(|e| StoreError::sqlite(&path, e))?;
         let conn = match schema::check_existing(&conn, &path) {
             Ok(()) => conn,
-            // A WAL database on a read-only file system (a card mounted read-only to read
-            // it elsewhere) cannot get its shared-memory file; nothing can be writing it
-            // there, so it is safe to read as immutable.
+            // A WAL database whose `-shm` file cannot be created: on a read-only file system
+            // (a card mounted read-only to read it elsewhere), or a folder this user may not
+            // write with no `-wal` file beside the database (written by a version that did
+            // not keep its WAL files, see `schema::persist_wal`). With no `-wal` file, every
+            // commit is in the main file and no writer has it open, so it is safe to read
+            // as immutable.
             Err(StoreError::Sqlite { source, .. })
-                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                ) && !wal_path(&path).exists() =>
             {
                 let conn = Connection::open_with_flags(
                     immutable_uri(&path),
@@ -213,6 +219,12 @@ impl Store {
             detail: format!("unexpected value {value:?} in {column}"),
         }
     }
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
 }
 
 fn immutable_uri(path: &Path) -> String {

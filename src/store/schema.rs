@@ -90,8 +90,39 @@ pub fn prepare_for_writing(conn: &Connection, path: &Path) -> Result<(), StoreEr
             )),
         });
     }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(err)?;
+    // journal_size_limit: the kept WAL file is cut back to 4 MiB after a checkpoint that a
+    // long report held up, and to nothing at close (`persist_wal`).
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA journal_size_limit = 4194304;",
+    )
+    .map_err(err)?;
+    persist_wal(conn, path)
+}
+
+/// Keeps the `-wal` and `-shm` files when the writer closes. A user who may read the database
+/// but not write its folder (an admin running `ssd-edge report` on the service's
+/// /var/lib/ssd-edge) can open a WAL database only if both files already exist; without this
+/// the last close deletes them and such a report fails until the service runs again.
+fn persist_wal(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    use rusqlite::ffi;
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: the handle lives as long as `conn`'s borrow, and SQLITE_FCNTL_PERSIST_WAL reads
+    // and writes exactly one int through the pointer.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::ffi::c_int).cast(),
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        return Err(StoreError::sqlite(
+            path,
+            rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some("persistent WAL".into())),
+        ));
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod export;
 pub mod import;
 pub mod loss;
 pub mod net;
+pub mod provenance;
 pub mod pth;
 pub mod quant;
 pub mod trainer;

@@ -30,7 +30,7 @@ fn parse_metric(s: &str) -> Result<(String, f64), String> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut prov = ssd_edge::model::Provenance {
         dataset: args.dataset,
-        command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+        command: Some(ssd_train::provenance::command_line()),
         ..Default::default()
     };
     prov.metrics.extend(args.metrics);

@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         family,
         weights: args.weights.clone(),
         labels,
-        command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+        command: Some(ssd_train::provenance::command_line()),
     };
     let imported = import::import(&opts)?;
     // Loading it as the board does catches anything tract would refuse before a user copies

@@ -288,10 +288,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         other => bail!("unknown normalisation `{other}` (ssd or imagenet)"),
     };
     let mut notes = std::collections::BTreeMap::new();
-    notes.insert(
-        "command".into(),
-        std::env::args().collect::<Vec<_>>().join(" "),
-    );
+    notes.insert("command".into(), ssd_train::provenance::command_line());
     let (train, val): (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>) =
         match (args.voc.first(), &args.coco.coco, args.synth) {
             (None, Some(json), None) => {

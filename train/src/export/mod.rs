@@ -384,7 +384,7 @@ pub fn export_checkpoint(
     }
     provenance.date.get_or_insert_with(utc_now);
     if provenance.git_revision.is_none() {
-        provenance.git_revision = git_revision();
+        provenance.git_revision = crate::provenance::git_revision();
     }
     if provenance.notes.is_none() {
         provenance.notes = Some(format!(
@@ -428,20 +428,4 @@ pub fn utc_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// The current git revision (with `-dirty` when the tree has changes), if git is there.
-pub fn git_revision() -> Option<String> {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let rev = run(&["rev-parse", "--short=12", "HEAD"])?;
-    let dirty =
-        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{rev}-dirty") } else { rev })
 }

@@ -326,7 +326,7 @@ pub fn import(opts: &ImportOptions) -> Result<Imported, ImportError> {
             _ => "unknown (imported weights)".into(),
         }),
         date: Some(export::utc_now()),
-        git_revision: export::git_revision(),
+        git_revision: crate::provenance::git_revision(),
         command: opts.command.clone(),
         notes: Some(format!(
             "imported from {} weights `{file}`",
