@@ -431,39 +431,46 @@ install_pkg() {
     echo "package: purged: config, database and enablement gone"
 }
 
-# The shipped models are release artifacts: each must record a clean git revision and
+# The shipped models are release artifacts: each should record a clean git revision and
 # commands without the builder's paths (`ssd-edge info` lists what is wrong). Read with the
-# first of the release binaries that runs here. RELEASE_ALLOW_DIRTY_MODELS=1 lets a trial
-# release through with a warning.
+# first of the release binaries that runs here. Problems are printed as a warning and listed
+# in PROVENANCE next to SHA256SUMS; RELEASE_STRICT_MODELS=1 (the tag workflow) refuses them.
 check_release_models() {
-    local target bin="" m problems bad=0
+    local outdir=$1 target bin="" m problems bad=0
+    shift
     for target in "$@"; do
         local b="$CARGO_TARGET_DIR/$target/release/ssd-edge"
         if [ -x "$b" ] && "$b" --version >/dev/null 2>&1; then bin=$b; break; fi
     done
     [ -n "$bin" ] || fail "no release binary among '$*' runs on this machine to read the models"
+    : >"$outdir/PROVENANCE"
     for m in models/default.onnx models/default-float.onnx; do
         problems=$("$bin" info --json "$m" | python3 -c \
             'import json, sys; print("\n".join(json.load(sys.stdin)["release_problems"]))') ||
             fail "cannot read the provenance of $m"
-        [ -z "$problems" ] && continue
-        echo "package: $m is not a release model:" >&2
-        printf '%s\n' "$problems" | sed 's/^/package:   /' >&2
+        if [ -z "$problems" ]; then
+            echo "$(basename "$m"): clean revision, portable commands" >>"$outdir/PROVENANCE"
+            continue
+        fi
+        printf '%s\n' "$problems" | sed "s|^|$(basename "$m"): not a release model: |" >>"$outdir/PROVENANCE"
         bad=1
     done
-    [ "$bad" = 0 ] && { echo "package: models: clean revisions, portable commands"; return; }
-    if [ "${RELEASE_ALLOW_DIRTY_MODELS:-}" = 1 ]; then
-        echo "package: WARNING: RELEASE_ALLOW_DIRTY_MODELS=1: releasing them anyway" >&2
-    else
-        fail "rebuild the models with 'make model' from a clean checkout (docs/deploy.md, Releases)"
+    if [ "$bad" = 0 ]; then
+        echo "package: models: clean revisions, portable commands"
+        return
     fi
+    sed 's/^/package: WARNING: /' "$outdir/PROVENANCE" >&2
+    [ "${RELEASE_STRICT_MODELS:-}" = 1 ] &&
+        fail "rebuild the models with 'make model' from a clean checkout (docs/deploy.md, Reproducible builds)"
+    echo "package: WARNING: releasing them anyway (RELEASE_STRICT_MODELS=1 refuses)" >&2
 }
 
 release() {
     local outdir=$1
     shift
     local version epoch target
-    check_release_models "$@"
+    mkdir -p "$outdir"
+    check_release_models "$outdir" "$@"
     version=$(cargo_version)
     epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
     mkdir -p "$outdir"
@@ -483,7 +490,7 @@ release() {
             -cf - "$name" | gzip -9n >"$outdir/$name.tar.gz"
         echo "package: $outdir/$name.tar.gz: $(stat -c %s "$outdir/$name.tar.gz") bytes"
     done
-    (cd "$outdir" && sha256sum -- *.tar.gz *.deb >SHA256SUMS && cat SHA256SUMS)
+    (cd "$outdir" && sha256sum -- *.tar.gz *.deb PROVENANCE >SHA256SUMS && cat SHA256SUMS)
 }
 
 [ $# -ge 2 ] || usage

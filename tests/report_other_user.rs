@@ -77,7 +77,7 @@ fn expect_counts(o: &Output, n: u64) {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "report failed: {}\n{stderr}", o.status);
     let out = String::from_utf8_lossy(&o.stdout);
-    let want = format!("2026-06-01T00:00:00+00:00,2026-06-02T00:00:00+00:00,{n},0");
+    let want = format!("2026-06-01T00:00:00+00:00,2026-06-02T00:00:00+00:00,{n}");
     assert!(out.lines().any(|l| l == want), "{want:?} not in:\n{out}");
 }
 
