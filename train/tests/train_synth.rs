@@ -166,6 +166,21 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
         vec!["background", "person", "car", "bicycle"]
     );
     assert!(det.meta().provenance.metrics.contains_key("voc07_map"));
+    // Provenance names the program, not where this machine built it (release models must not
+    // carry the builder's paths).
+    let prov = &det.meta().provenance;
+    let bin = env!("CARGO_BIN_EXE_ssd-train");
+    let command = prov.command.as_deref().unwrap();
+    let notes = prov.notes.as_deref().unwrap();
+    assert!(
+        command.contains("ssd-train export --checkpoint"),
+        "{command}"
+    );
+    assert!(notes.contains("ssd-train train --"), "{notes}");
+    assert!(
+        !command.contains(bin) && !notes.contains(bin),
+        "{command}\n{notes}"
+    );
     export_matches_the_checkpoints_own_forward(&out.join("best"), det);
 
     // `eval --checkpoint` evaluates through the export (the check above ties the export to
