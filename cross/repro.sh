@@ -41,8 +41,8 @@ for side in a b/deeper/path; do
         >>"$work/${side%%/*}.log" 2>&1 ||
         { tail -n 30 "$work/${side%%/*}.log"; echo "repro: packaging in $src failed" >&2; exit 1; }
     # Kept before the other side's build overwrites it in a shared target directory.
-    cp "$tdir/$target/release/ssd-edge" "$work/$side/ssd-edge"
-    bins+=("$work/$side/ssd-edge")
+    cp "$tdir/$target/release/ssd-edge" "$work/$side/ssd-edge.bin"
+    bins+=("$work/$side/ssd-edge.bin")
     debs+=("$(ls "$work/$side/deb/"*.deb)")
     echo "repro: built and packaged in $src in $(($(now) - t)) s"
 done

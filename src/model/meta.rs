@@ -55,7 +55,8 @@ pub struct Provenance {
 impl Provenance {
     /// Why this record does not qualify a release artifact (empty when it does): it must name a
     /// clean git revision, and its command lines must not name the builder's absolute paths.
-    /// `make release` refuses models with any (through `ssd-edge info --json`).
+    /// `make release` flags models with any, and refuses them with `RELEASE_STRICT_MODELS=1`
+    /// (through `ssd-edge info --json`).
     pub fn release_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         match &self.git_revision {

@@ -108,16 +108,15 @@ impl Store {
         let conn = match schema::check_existing(&conn, &path) {
             Ok(()) => conn,
             // A WAL database whose `-shm` file cannot be created: on a read-only file system
-            // (a card mounted read-only to read it elsewhere), or a folder this user may not
-            // write with no `-wal` file beside the database (written by a version that did
-            // not keep its WAL files, see `schema::persist_wal`). With no `-wal` file, every
-            // commit is in the main file and no writer has it open, so it is safe to read
-            // as immutable.
+            // (a card mounted read-only to read it elsewhere), or in a folder this user may
+            // not write, beside no `-wal` file (a version that did not keep its WAL files,
+            // see `schema::persist_wal`). With no WAL content every commit is in the main
+            // file and no writer has it open, so it is safe to read as immutable.
             Err(StoreError::Sqlite { source, .. })
                 if matches!(
                     source.sqlite_error_code(),
                     Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
-                ) && !wal_path(&path).exists() =>
+                ) && wal_is_empty(&path) =>
             {
                 let conn = Connection::open_with_flags(
                     immutable_uri(&path),
@@ -221,10 +220,11 @@ impl Store {
     }
 }
 
-fn wal_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push("-wal");
-    PathBuf::from(p)
+/// No `-wal` file beside `path`, or an empty one (the writer's clean close).
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).map_or(true, |m| m.len() == 0)
 }
 
 fn immutable_uri(path: &Path) -> String {

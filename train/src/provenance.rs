@@ -4,7 +4,7 @@
 //! them: the command is written as run from the repository's root, with the program's own
 //! path dropped and absolute paths made relative to the repository (or to `~` for the
 //! builder's home), and a revision with uncommitted changes carries `-dirty`, which
-//! `make release` refuses (package/package.sh).
+//! `make release` flags (and refuses for a tagged release: package/package.sh).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,7 +81,7 @@ pub fn git_revision() -> Option<String> {
     let files: Vec<&str> = changed.lines().map(|l| l.get(3..).unwrap_or(l)).collect();
     log::warn!(
         "the working tree has uncommitted changes ({}): the model records revision \
-         {rev}-dirty, which `make release` refuses",
+         {rev}-dirty, which `make release` flags",
         files.join(", ")
     );
     Some(format!("{rev}-dirty"))
