@@ -260,7 +260,7 @@ release: package
 	package/package.sh release $(PACKAGE_DIR) $(CROSS_X86_64) $(CROSS_AARCH64) $(CROSS_ARMV7)
 
 # Two builds of the committed HEAD in different folders give byte-identical binaries and
-# .debs (cross/repro.sh; two cold release builds, about 30 minutes here, so not in `make test`).
+# .debs (cross/repro.sh; two cold release builds, about 20 minutes here, so not in `make test`).
 REPRO_TARGET ?= $(CROSS_AARCH64)
 repro-check: deps-apt deps-rust
 	cross/repro.sh $(REPRO_TARGET)

@@ -7,7 +7,7 @@
 #   cross/repro.sh [TARGET]    default aarch64-unknown-linux-musl
 #
 # Environment: REPRO_DIR (default: a new folder under ${TMPDIR:-/tmp}), REPRO_KEEP=1 keeps it.
-# Two cold release builds: about 30 minutes on a 2-core machine (docs/deploy.md,
+# Two cold release builds: about 20 minutes on a 2-core machine (docs/deploy.md,
 # "Reproducible builds"). REPRO_SHARED_TARGET=DIR builds both checkouts into that one target
 # directory instead: dependencies compiled once, so only the checkout's path varies (a quick
 # check that it does not leak into the output; minutes when DIR is warm).
