@@ -473,7 +473,6 @@ release() {
     check_release_models "$outdir" "$@"
     version=$(cargo_version)
     epoch=$(git log -1 --format=%ct 2>/dev/null || date +%s)
-    mkdir -p "$outdir"
     for target in "$@"; do
         local bin="$CARGO_TARGET_DIR/$target/release/ssd-edge"
         [ -x "$bin" ] || fail "$bin missing: run 'cross/cross.sh build $target' first"
