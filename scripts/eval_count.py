@@ -110,23 +110,6 @@ def spoiled_detections(gt, frames: int, seed: int, classes: list[str], flicker) 
     return lines
 
 
-def model_detections(ssd_edge: str, model: str, seq: Path, cache: Path) -> list[dict]:
-    if not cache.exists():
-        out = sh([ssd_edge, "run", "--model", model, "--source", str(seq / "frames"),
-                  "--threshold", "0.1"], env={**os.environ, "RUST_LOG": "warn"}).stdout
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(out)
-        tmp.rename(cache)
-    lines = []
-    for line in cache.read_text().splitlines():
-        d = json.loads(line)
-        if "detections" not in d:
-            continue
-        # Frames come from files named by index: the name, not the order, says which frame.
-        lines.append({"frame": int(Path(d["source"]).stem), "detections": d["detections"]})
-    lines.sort(key=lambda d: d["frame"])
-    return lines
-
 
 def write_jsonl(path: Path, lines: list[dict], width: int, height: int) -> None:
     path.write_text("".join(json.dumps({**l, "width": width, "height": height}) + "\n"
@@ -227,7 +210,8 @@ def main() -> None:
         for s in sets:
             t = true_counts(meta)
             if s == "model":
-                lines = model_detections(args.ssd_edge, args.model, seq, seq / "model-dets.jsonl")
+                lines = [{"frame": d["frame"], "detections": d["detections"]} for d in
+                         synth_eval.model_detections(args.ssd_edge, args.model, seq, "eval_count")]
             elif s == "gt-spoiled":
                 flicker, extra = flicker_boxes(args.frames, x, height, seed)
                 lines = spoiled_detections(gt, args.frames, seed, classes, flicker)

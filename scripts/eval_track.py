@@ -76,22 +76,6 @@ def jitter_detections(gt, frames: int, seed: int, classes: list[str]) -> list[di
     return lines
 
 
-def model_detections(ssd_edge: str, model: str, seq: Path, cache: Path) -> list[dict]:
-    if not cache.exists():
-        out = sh([ssd_edge, "run", "--model", model, "--source", str(seq / "frames"),
-                  "--threshold", "0.1"], env={**os.environ, "RUST_LOG": "warn"}).stdout
-        cache.write_text(out)
-    lines = []
-    for line in cache.read_text().splitlines():
-        d = json.loads(line)
-        if "detections" not in d:
-            continue
-        # Frames come from files named by index: the name, not the order, says which frame.
-        d["frame"] = int(Path(d["source"]).stem) if "source" in d else d["frame"]
-        lines.append(d)
-    lines.sort(key=lambda d: d["frame"])
-    return lines
-
 
 def write_jsonl(path: Path, lines: list[dict]) -> None:
     path.write_text("".join(json.dumps(l) + "\n" for l in lines))
@@ -190,7 +174,7 @@ def main() -> None:
             if s == "gt-jitter":
                 lines = jitter_detections(gt, args.frames, seed, classes)
             elif s == "model":
-                lines = model_detections(args.ssd_edge, args.model, seq, seq / "model-dets.jsonl")
+                lines = synth_eval.model_detections(args.ssd_edge, args.model, seq, "eval_track")
             else:
                 sys.exit(f"eval_track: unknown set {s!r}")
             dets_path = seq / f"{s}.jsonl"

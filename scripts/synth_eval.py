@@ -4,6 +4,9 @@ scores), so both tables are measured on detections of one kind."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import random
 import subprocess
 import sys
@@ -43,3 +46,31 @@ def spoil_box(rng: random.Random, box) -> tuple[list[float], float] | None:
         return None
     score = min(1.0, max(0.05, rng.gauss(0.75, 0.15)))
     return b, score
+
+
+def model_detections(ssd_edge: str, model: str, seq: Path, who: str,
+                     threshold: float | None = 0.1) -> list[dict]:
+    """`ssd-edge run` of `model` on the sequence's frames (all detections above `threshold`;
+    None: the model's own threshold), one dict per frame in frame order. The output is
+    cached in the sequence folder under the model file's hash and the threshold, so a new
+    model is never scored on an old one's detections."""
+    digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()[:12]
+    cache = seq / f"dets-{digest}-{'own' if threshold is None else threshold}.jsonl"
+    if not cache.exists():
+        cmd = [ssd_edge, "run", "--model", model, "--source", str(seq / "frames")]
+        if threshold is not None:
+            cmd += ["--threshold", str(threshold)]
+        out = sh(cmd, who, env={**os.environ, "RUST_LOG": "warn"}).stdout
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(out)
+        tmp.rename(cache)
+    lines = []
+    for line in cache.read_text().splitlines():
+        d = json.loads(line)
+        if "detections" not in d:
+            continue
+        # Frames come from files named by index: the name, not the order, says which frame.
+        d["frame"] = int(Path(d["source"]).stem)
+        lines.append(d)
+    lines.sort(key=lambda d: d["frame"])
+    return lines

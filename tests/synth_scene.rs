@@ -177,3 +177,34 @@ fn sequence_tracks_are_stable_and_counts_match_crossings() {
     assert_eq!(again.counts(), seq.counts());
     assert_eq!(img.as_raw(), img2.as_raw());
 }
+
+/// `edge_cut` places objects across the frame's edge: their true boxes are the visible part,
+/// inside the frame, and touch its border; with the default 0 hardly any does.
+#[test]
+fn edge_cut_puts_objects_across_the_frame_edge() {
+    let touching = |edge_cut: f32| {
+        let cfg = SynthConfig {
+            edge_cut,
+            ..Default::default()
+        };
+        let (mut touch, mut total) = (0, 0);
+        for i in 0..40 {
+            let (_, gt) = render_scene(&cfg, 5, i);
+            for o in &gt {
+                let [x0, y0, x1, y1] = o.bbox;
+                assert!(
+                    x0 >= 0.0 && y0 >= 0.0 && x1 <= 300.0 && y1 <= 300.0,
+                    "{:?}",
+                    o.bbox
+                );
+                assert!(x1 > x0 && y1 > y0);
+                total += 1;
+                touch += usize::from(x0 <= 0.5 || y0 <= 0.5 || x1 >= 299.0 || y1 >= 299.0);
+            }
+        }
+        touch as f32 / total as f32
+    };
+    let (cut, whole) = (touching(1.0), touching(0.0));
+    assert!(cut > 0.5, "{cut}");
+    assert!(whole < 0.25, "{whole}");
+}

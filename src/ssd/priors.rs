@@ -120,6 +120,44 @@ impl PriorConfig {
         }
     }
 
+    /// The street-counting configuration of the shipped models: the SSD300 grid and box
+    /// counts (8732), with smaller boxes so that distant people are matched at all. On VOC's
+    /// boxes (smallest 30 px, aspect 2) no prior reaches IoU 0.5 with a person 24-32 px tall;
+    /// here the 38x38 map starts at 20 px with tall 2.5:1 boxes (12.6 x 31.6 px).
+    /// models/README.md has the coverage table behind the numbers (`scripts/prior_cover.py`).
+    pub fn ssd300_street() -> Self {
+        Self {
+            image_size: 300,
+            feature_maps: SSD300_MAPS.to_vec(),
+            steps: Some(SSD300_STEPS.to_vec()),
+            scales: PriorScales::Pixels {
+                min_sizes: vec![20.0, 40.0, 80.0, 130.0, 190.0, 250.0],
+                max_sizes: vec![40.0, 80.0, 130.0, 190.0, 250.0, 310.0],
+            },
+            aspect_ratios: vec![
+                vec![2.5],
+                vec![2.0, 3.0],
+                vec![2.0, 3.0],
+                vec![2.0, 3.0],
+                vec![2.0],
+                vec![2.0],
+            ],
+            clip: PriorClip::Corners,
+        }
+    }
+
+    /// A named configuration: `voc`, `street`, `notes`, `torchvision`, `ssdlite320`.
+    pub fn preset(name: &str) -> Option<Self> {
+        Some(match name {
+            "voc" => Self::ssd300_voc(),
+            "street" => Self::ssd300_street(),
+            "notes" => Self::ssd300_notes(),
+            "torchvision" => Self::ssd300_torchvision(),
+            "ssdlite320" => Self::ssdlite320_torchvision(),
+            _ => return None,
+        })
+    }
+
     /// The founding notes' formula (s_min 0.2, s_max 0.9, 6 maps), centres `(i + 0.5) / f`,
     /// unclipped so the table of the notes is reproduced as written.
     pub fn ssd300_notes() -> Self {
@@ -357,6 +395,33 @@ fn check_positive(name: &str, values: &[f32]) -> Result<(), SsdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn street_keeps_the_ssd300_layout_and_matches_distant_people() {
+        let (voc, street) = (PriorConfig::ssd300_voc(), PriorConfig::ssd300_street());
+        street.validate().unwrap();
+        assert_eq!(street.num_priors(), 8732);
+        // same boxes per cell: the heads, and so the exported graph, keep their shapes
+        assert_eq!(street.boxes_per_cell(), voc.boxes_per_cell());
+        assert_eq!(PriorConfig::preset("street"), Some(street.clone()));
+        assert_eq!(PriorConfig::preset("vgg"), None);
+        // a person 11 x 28 px standing anywhere on a row of the 38x38 map
+        let best = |cfg: &PriorConfig, x0: f32| {
+            let person = [x0 / 300.0, 0.4, (x0 + 11.0) / 300.0, 0.4 + 28.0 / 300.0];
+            cfg.generate()
+                .iter()
+                .map(|p| crate::ssd::iou(&crate::ssd::center_to_corner(p), &person))
+                .fold(0.0f32, f32::max)
+        };
+        for x0 in [100.0, 103.0, 106.0] {
+            assert!(best(&voc, x0) < 0.5, "voc at {x0}: {}", best(&voc, x0));
+            assert!(
+                best(&street, x0) >= 0.5,
+                "street at {x0}: {}",
+                best(&street, x0)
+            );
+        }
+    }
 
     #[test]
     fn clip_reads_booleans_and_names_and_writes_booleans_where_it_can() {

@@ -155,3 +155,38 @@ fn exported_variances_are_the_net_specs() {
     );
     assert_eq!(meta.variances, spec.variances);
 }
+
+/// `ARCH+PRESET` keeps the network and swaps the default boxes, and the export carries the
+/// new boxes: a model trained on the street priors decodes with them on the board.
+#[test]
+fn a_prior_preset_replaces_the_boxes_and_reaches_the_metadata() {
+    use ssd_edge::ssd::PriorConfig;
+    let plain = NetSpec::from_name("mobile@0.25", 4).unwrap();
+    let street = NetSpec::from_name("mobile@0.25+street", 4).unwrap();
+    assert_eq!(street.arch, "mobile@0.25+street");
+    assert_eq!(street.priors, PriorConfig::ssd300_street());
+    assert_ne!(street.priors, plain.priors);
+    assert_eq!(street.layers, plain.layers);
+    assert_eq!(street.heads, plain.heads);
+    let names: Vec<String> = ["person", "car", "bicycle"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let meta = ssd_train::export::meta_for(
+        &street,
+        &names,
+        ssd_edge::model::InputSpec::imagenet_rgb(300),
+        Default::default(),
+    );
+    assert_eq!(meta.priors, PriorConfig::ssd300_street());
+
+    let err = NetSpec::from_name("mobile@0.25+wide", 4)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("wide") && err.contains("street"), "{err}");
+    // SSDLite320's boxes have another grid: refused, not silently mis-sized heads
+    let err = NetSpec::from_name("mobile+ssdlite320", 4)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("grid"), "{err}");
+}

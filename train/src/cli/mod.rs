@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 mod export;
 mod import;
+mod priors;
 mod quantize;
 mod synth;
 mod train;
@@ -36,6 +37,8 @@ pub enum Command {
     Import(import::Args),
     /// Post-training static int8 quantization of an exported ONNX model.
     Quantize(quantize::Args),
+    /// How well a network's default boxes fit the synthetic objects, by class and size.
+    Priors(priors::Args),
     /// Speed of network configurations (tch, tract) and of the data loader on this machine.
     Bench(bench::Args),
 }
@@ -48,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Import(args) => import::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Priors(args) => priors::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

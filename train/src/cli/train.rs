@@ -46,6 +46,10 @@ pub struct Args {
     /// Synthetic validation scenes (a different seed from the training scenes).
     #[arg(long, default_value_t = 200)]
     pub val_synth: usize,
+    /// Chance per training object of being placed across the frame's edge (--synth; the
+    /// validation scenes stay whole-frame).
+    #[arg(long, default_value_t = 0.0)]
+    pub edge_cut: f32,
     #[arg(long, default_value_t = 1)]
     pub data_seed: u64,
     #[arg(long, default_value_t = 20)]
@@ -347,8 +351,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if !args.classes.is_empty() || args.skip_empty {
                     bail!("--classes and --skip-empty are for VOC and COCO data, not --synth");
                 }
+                if !(0.0..=1.0).contains(&args.edge_cut) {
+                    bail!("--edge-cut is a chance, in 0..1: {}", args.edge_cut);
+                }
                 let cfg = ssd_edge::synth::SynthConfig::default();
-                let train = SynthDataset::new(cfg.clone(), args.data_seed, n);
+                let train_cfg = ssd_edge::synth::SynthConfig {
+                    edge_cut: args.edge_cut,
+                    ..cfg.clone()
+                };
+                let train = SynthDataset::new(train_cfg, args.data_seed, n);
                 // Validation scenes come from another seed: never the training images.
                 let val =
                     SynthDataset::new(cfg, args.data_seed.wrapping_add(1_000_003), args.val_synth);

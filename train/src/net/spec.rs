@@ -198,6 +198,29 @@ impl NetSpec {
                 "num_classes must count background and at least one class, got {num_classes}"
             )));
         }
+        // `ARCH+PRESET` swaps in another default-box configuration of the same layout
+        // (`mobile@0.25+street`): the name is what checkpoints record, so the priors travel
+        // from training through export into the model's metadata.
+        if let Some((base, preset)) = arch.split_once('+') {
+            let mut spec = Self::from_name(base, num_classes)?;
+            let priors = PriorConfig::preset(preset).ok_or_else(|| {
+                NetError::Config(format!(
+                    "unknown prior configuration `{preset}` in `{arch}` (expected voc, street, notes, torchvision, ssdlite320)"
+                ))
+            })?;
+            if priors.feature_maps != spec.priors.feature_maps
+                || priors.boxes_per_cell() != spec.priors.boxes_per_cell()
+                || priors.image_size != spec.priors.image_size
+            {
+                return Err(NetError::Config(format!(
+                    "prior configuration `{preset}` has another grid or box count than `{base}`'s"
+                )));
+            }
+            spec.priors = priors;
+            spec.arch = arch.into();
+            spec.check()?;
+            return Ok(spec);
+        }
         let spec = match arch {
             "vgg16" => vgg16(num_classes),
             "tiny" => tiny(num_classes),
