@@ -72,8 +72,8 @@ run: deps-apt
 # `+street`: the SSD300 grid with smaller, taller default boxes for distant people
 # (`ssd-train priors mobile@0.25 mobile@0.25+street` prints why).
 MODEL_ARCH    ?= mobile@0.25+street
-# Phase-2 epochs (about 6.6 minutes each on a 2-core EPYC); the shipped model used 10.
-MODEL_EPOCHS  ?= 10
+# Phase-2 epochs (about 6.6 minutes each on a 2-core EPYC); the shipped model used 14.
+MODEL_EPOCHS  ?= 14
 # Phase 2: a quarter of the objects cross the frame's edge, as people entering the view do.
 MODEL_EDGE_CUT ?= 0.25
 MODEL_DIR     ?= $(CACHE)/model-build
