@@ -93,7 +93,7 @@ fn git(args: &[&str]) -> Option<String> {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
 }
 
 #[cfg(test)]
