@@ -64,7 +64,7 @@ run: deps-apt
 	$(EDGE) report --db $(RUN_DIR)/counts.db --by minute
 
 # ---- The shipped models (models/README.md is the model card) --------------------------------
-# Reproducible from seeds on CPU (`model-float` about 60 minutes on a 2-core machine, with
+# Reproducible from seeds on CPU (`model-float` 70-100 minutes on a 2-core machine, with
 # one torch thread): an augmented warm-up, then one long no-augmentation cosine run on fresh
 # rendered scenes, float export; `model-int8` quantizes (depthwise layers float, one weight
 # scale per tensor: both measured, see models/README.md) and evaluates both models on 500

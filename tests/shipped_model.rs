@@ -9,12 +9,13 @@ use std::process::Command;
 const INT8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.onnx");
 const FLOAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default-float.onnx");
 
-/// Measured when the models were made: precision 1.000 and recall 0.526 for both (102 of 194
-/// objects, no false positive).
+/// Measured when the models were made: precision 1.000 and recall 0.696 for both (135 of 194
+/// objects, no false positive; the models on VOC's default boxes found 102).
 const PRECISION_FLOOR: f64 = 0.9;
-const RECALL_FLOOR: f64 = 0.45;
-/// The first 400 person boxes of 24 px and more in sequence 401: measured FIXME.
-const PERSON_RECALL_FLOOR: f64 = 0.0;
+const RECALL_FLOOR: f64 = 0.62;
+/// The first 400 person boxes of 24 px and more in sequence 401: measured 0.336 (float) and
+/// 0.333 (int8); the models on VOC's default boxes found 0.199 and 0.187.
+const PERSON_RECALL_FLOOR: f64 = 0.28;
 
 /// Ground-truth scores of `ssd-edge run` over 60 frames of synthetic sequence 7 at the model's
 /// own threshold, as `make run` does: (precision, recall, true positives).
@@ -81,7 +82,7 @@ fn shipped_models_carry_their_contract() {
         for want in [
             "1 person, 2 car, 3 bicycle",
             "8732 boxes",
-            "ssd300-mobile@0.25",
+            "ssd300-mobile@0.25+street",
             "BGR order",
         ] {
             assert!(text.contains(want), "{model}: no `{want}` in\n{text}");
