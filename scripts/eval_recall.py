@@ -28,14 +28,6 @@ def bin_name(lo: int, hi: int) -> str:
     return f"{lo}+" if hi >= 10_000 else f"{lo}-{hi}"
 
 
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def load_truth(seq: Path) -> dict[int, list[tuple[str, list[float], bool]]]:
     """frame -> [(class, box, difficult)]"""
     truth = defaultdict(list)
@@ -52,7 +44,7 @@ def match(cand, used, cls, box) -> int | None:
     for j, d in enumerate(cand):
         if used[j] or d.get("label") != cls:
             continue
-        v = iou(box, d["box"])
+        v = synth_eval.iou(box, d["box"])
         if v >= best_iou:
             best, best_iou = j, v
     if best is not None:

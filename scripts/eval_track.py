@@ -120,14 +120,6 @@ def track_baseline(name: str, det_lines: list[dict]) -> dict:
     return hyps
 
 
-def iou(a, b) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def accumulate(gt, hyps: dict, frames: int) -> mm.MOTAccumulator:
     acc = mm.MOTAccumulator(auto_id=False)
     for f in range(frames):
@@ -135,11 +127,11 @@ def accumulate(gt, hyps: dict, frames: int) -> mm.MOTAccumulator:
         care = [o for o in objs if not o[3]]
         dont = [o for o in objs if o[3]]
         hs = [h for h in hyps.get(f, [])
-              if not any(h[1] == o[1] and iou(h[2], o[2]) >= MIN_IOU for o in dont)]
+              if not any(h[1] == o[1] and synth_eval.iou(h[2], o[2]) >= MIN_IOU for o in dont)]
         dist = np.full((len(care), len(hs)), np.nan)
         for i, o in enumerate(care):
             for j, h in enumerate(hs):
-                v = iou(o[2], h[2])
+                v = synth_eval.iou(o[2], h[2])
                 if h[1] == o[1] and v >= MIN_IOU:
                     dist[i, j] = 1.0 - v
         acc.update([o[0] for o in care], [h[0] for h in hs], dist, frameid=f)

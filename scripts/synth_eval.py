@@ -32,6 +32,15 @@ def make_sequence(ssd_train: str, out: Path, frames: int, seed: int, marker: str
         "--seed", str(seed)], who)
 
 
+def iou(a, b) -> float:
+    """IoU of two [x0, y0, x1, y1] boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def spoil_box(rng: random.Random, box) -> tuple[list[float], float] | None:
     """A true box as a weak detector reports it: dropped 20 % of the time, else each
     coordinate jittered by N(0, 5 % of the box side) and a score drawn from N(0.75, 0.15)
