@@ -93,8 +93,9 @@ fn shipped_models_carry_their_contract() {
 }
 
 /// Share of non-difficult true boxes of `class` at least `min_height` px tall that `model`
-/// finds (same class, IoU >= 0.5) at its own threshold, over the first `boxes` such boxes of
-/// the held-out synthetic sequence `seed`: what a line counter sees of a person walking past.
+/// finds at its own threshold, scored by the VOC matcher `make run` uses (`match_detections`:
+/// same class, IoU above 0.5), over the first `boxes` such boxes of the held-out synthetic
+/// sequence `seed`: what a line counter sees of a person walking past.
 fn sequence_recall(
     model: &str,
     class: usize,
@@ -102,33 +103,32 @@ fn sequence_recall(
     seed: u64,
     boxes: u64,
 ) -> (f64, u64) {
-    use ssd_edge::ssd::{iou, Detections};
+    use ssd_edge::ssd::{match_detections, Detections, GtBox, VocRule};
     use ssd_edge::synth::{Sequence, SequenceConfig};
     let mut det = ssd_edge::model::Detector::load(std::path::Path::new(model), None).unwrap();
     let mut seq = Sequence::new(SequenceConfig::default(), seed);
     let mut img = image::RgbImage::new(300, 300);
     let mut out = Detections::new();
+    let (mut gts, mut taken) = (Vec::new(), Vec::new());
     let (mut found, mut total) = (0u64, 0u64);
     for _ in 0..5000 {
         if total >= boxes {
             break;
         }
-        let gt = seq.next_frame(&mut img).to_vec();
+        gts.clear();
+        gts.extend(seq.next_frame(&mut img).iter().map(GtBox::from));
         det.detect(&ssd_edge::frame::Frame::rgb(&img, 0), &mut out)
             .unwrap();
-        let mut used = vec![false; out.len()];
-        for o in gt.iter().filter(|o| o.class_id == class && !o.difficult) {
-            if o.bbox[3] - o.bbox[1] < min_height {
-                continue;
-            }
-            total += 1;
-            let b = o.bbox.map(|v| v / 300.0);
-            let hit = out.iter().enumerate().position(|(j, d)| {
-                !used[j] && d.class_id as usize == class + 1 && iou(&d.bbox, &b) >= 0.5
-            });
-            if let Some(j) = hit {
-                used[j] = true;
-                found += 1;
+        // the shipped models' class k + 1 is the scenes' class k
+        let dets = out.iter().map(|d| {
+            let b = d.bbox.map(|v| v * 300.0);
+            (d.class_id as usize - 1, d.score, b)
+        });
+        match_detections(dets, &gts, &VocRule::default(), &mut taken);
+        for (g, &hit) in gts.iter().zip(&taken) {
+            if g.class_id == class && !g.difficult && g.bbox[3] - g.bbox[1] >= min_height {
+                total += 1;
+                found += u64::from(hit);
             }
         }
     }

@@ -124,29 +124,24 @@ impl PriorConfig {
     /// counts (8732), with smaller boxes so that distant people are matched at all. On VOC's
     /// boxes (smallest 30 px, aspect 2) no prior reaches IoU 0.5 with a person 24-32 px tall;
     /// here the 38x38 map starts at 20 px with tall 2.5:1 boxes (12.6 x 31.6 px).
-    /// models/README.md has the coverage table behind the numbers (`scripts/prior_cover.py`).
+    /// `ssd-train priors` prints the coverage table behind the numbers (models/README.md).
     pub fn ssd300_street() -> Self {
+        let mut aspect_ratios = ssd300_ratios();
+        aspect_ratios[0] = vec![2.5];
         Self {
-            image_size: 300,
-            feature_maps: SSD300_MAPS.to_vec(),
-            steps: Some(SSD300_STEPS.to_vec()),
             scales: PriorScales::Pixels {
                 min_sizes: vec![20.0, 40.0, 80.0, 130.0, 190.0, 250.0],
                 max_sizes: vec![40.0, 80.0, 130.0, 190.0, 250.0, 310.0],
             },
-            aspect_ratios: vec![
-                vec![2.5],
-                vec![2.0, 3.0],
-                vec![2.0, 3.0],
-                vec![2.0, 3.0],
-                vec![2.0],
-                vec![2.0],
-            ],
-            clip: PriorClip::Corners,
+            aspect_ratios,
+            ..Self::ssd300_voc()
         }
     }
 
-    /// A named configuration: `voc`, `street`, `notes`, `torchvision`, `ssdlite320`.
+    /// The names [`preset`](Self::preset) knows.
+    pub const PRESETS: [&'static str; 5] = ["voc", "street", "notes", "torchvision", "ssdlite320"];
+
+    /// A named configuration, one of [`PRESETS`](Self::PRESETS).
     pub fn preset(name: &str) -> Option<Self> {
         Some(match name {
             "voc" => Self::ssd300_voc(),

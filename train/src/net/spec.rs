@@ -205,7 +205,8 @@ impl NetSpec {
             let mut spec = Self::from_name(base, num_classes)?;
             let priors = PriorConfig::preset(preset).ok_or_else(|| {
                 NetError::Config(format!(
-                    "unknown prior configuration `{preset}` in `{arch}` (expected voc, street, notes, torchvision, ssdlite320)"
+                    "unknown prior configuration `{preset}` in `{arch}` (expected {})",
+                    PriorConfig::PRESETS.join(", ")
                 ))
             })?;
             if priors.feature_maps != spec.priors.feature_maps
