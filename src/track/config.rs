@@ -1,4 +1,5 @@
-//! Tracker parameters (`[tracker]` in a config file), with ByteTrack's published defaults.
+//! Tracker parameters (`[tracker]` in a config file): ByteTrack's published defaults, with the
+//! two score thresholds lowered for the shipped model (docs/tracking.md, measured).
 
 use super::assign::Method;
 use serde::Deserialize;
@@ -11,13 +12,13 @@ const MAX_CAPACITY: usize = 4096;
 #[serde(deny_unknown_fields, default)]
 pub struct TrackerConfig {
     /// Detections scoring at least this take part in the first pass and may start tracks
-    /// (ByteTrack `track_thresh`).
+    /// (ByteTrack `track_thresh`, 0.5 there: the shipped model scores people lower).
     pub high_threshold: f32,
     /// Detections scoring from this up to `high_threshold` only extend tracks, in the second
     /// pass; lower ones are ignored.
     pub low_threshold: f32,
     /// An unmatched high detection starts a track only at this score (ByteTrack `det_thresh`,
-    /// `track_thresh + 0.1`).
+    /// `track_thresh + 0.1`, i.e. 0.6).
     pub new_track_threshold: f32,
     /// First pass (high detections against confirmed tracks): pairs match when
     /// `1 - IoU` (score-fused, see `fuse_score`) is below this (ByteTrack `match_thresh`).
@@ -51,9 +52,9 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
-            high_threshold: 0.5,
+            high_threshold: 0.4,
             low_threshold: 0.1,
-            new_track_threshold: 0.6,
+            new_track_threshold: 0.4,
             match_threshold: 0.8,
             second_match_threshold: 0.5,
             unconfirmed_match_threshold: 0.7,
@@ -174,7 +175,7 @@ mod tests {
                 ..Default::default()
             },
             TrackerConfig {
-                new_track_threshold: 0.3,
+                new_track_threshold: 0.2,
                 ..Default::default()
             },
             TrackerConfig {
