@@ -19,7 +19,9 @@ Counters:
               corners, is shown once for ByteTrack).
 Scoring: per sequence, class and direction, |counted - true|, summed over all of them (a
 sequence is one camera's day: an over-count on one does not make up for a miss on another);
-the % is of all true crossings. `pooled` sums the counts of all sequences first.
+the % is of all true crossings. `pooled` sums the counts of all sequences first. For ours on
+the model's detections, each counted crossing is also paired with a true one (same class and
+direction, at most MATCH_FRAMES apart, nearest first): matched, missed and extra per class.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ import numpy as np
 # Flicker visits: start frame every FLICKER_EVERY frames; walk in, stand, walk on.
 FLICKER_EVERY = 700
 FLICKER_WALK, FLICKER_STAND = 40, 150
+# A counted crossing stands for a true one of the same class and direction this close.
+MATCH_FRAMES = 25
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -118,13 +122,31 @@ def write_jsonl(path: Path, lines: list[dict], width: int, height: int) -> None:
                             for l in lines))
 
 
-def count_ours(ssd_edge: str, dets: Path, config: Path, classes: list[str]) -> dict:
+def count_ours(ssd_edge: str, dets: Path, config: Path, classes: list[str]):
+    """Totals per class as [in, out], and the crossing events as (frame, class, direction)."""
     out = sh([ssd_edge, "track", "--config", str(config), "--input", str(dets),
               "--labels", ",".join(classes)], env={**os.environ, "RUST_LOG": "warn"}).stdout
-    summary = json.loads(out.splitlines()[-1])["summary"]
+    lines = out.splitlines()
+    events = [(e["frame"], e["label"], e["direction"]) for line in lines[:-1]
+              for e in json.loads(line).get("events", []) if e["kind"] == "crossing"]
+    summary = json.loads(lines[-1])["summary"]
     crossing = summary.get("totals", {}).get("truth", {}).get("crossing", {})
     return {c: [crossing.get(c, {}).get("in", 0), crossing.get(c, {}).get("out", 0)]
-            for c in classes}
+            for c in classes}, events
+
+
+def match_events(truth: list[tuple[int, str, str]], events: list[tuple[int, str, str]]):
+    """Pairs true crossings with counted ones of the same class and direction at most
+    MATCH_FRAMES apart, nearest first; returns (matched, missed, extra)."""
+    pairs = sorted((abs(t[0] - e[0]), i, j) for i, t in enumerate(truth)
+                   for j, e in enumerate(events)
+                   if t[1:] == e[1:] and abs(t[0] - e[0]) <= MATCH_FRAMES)
+    used_t, used_e = set(), set()
+    for _, i, j in pairs:
+        if i not in used_t and j not in used_e:
+            used_t.add(i)
+            used_e.add(j)
+    return len(used_t), len(truth) - len(used_t), len(events) - len(used_e)
 
 
 def line_zone(x: float, height: int, anchors):
@@ -197,6 +219,7 @@ def main() -> None:
     truth = {s: defaultdict(lambda: [0, 0]) for s in sets}
     counted = {(s, c): defaultdict(lambda: [0, 0]) for s in sets for c in counters}
     seq_err = defaultdict(int)
+    breakdown = defaultdict(int)
     seconds = defaultdict(float)
     classes: list[str] = []
     for seed in seeds:
@@ -232,8 +255,20 @@ def main() -> None:
             write_jsonl(dets_path, lines, width, height)
             for name, anchors in counters:
                 t0 = time.perf_counter()
-                got = (count_ours(args.ssd_edge, dets_path, config, classes) if name == "ssd-edge"
-                       else count_baseline(name, anchors, lines, x, height, classes))
+                if name == "ssd-edge":
+                    got, events = count_ours(args.ssd_edge, dets_path, config, classes)
+                    if s == "model":
+                        with open(seq / "crossings.csv") as f:
+                            tc = [(int(r["frame"]), r["class"],
+                                   "in" if r["direction"] == "left_to_right" else "out")
+                                  for r in csv.DictReader(f)]
+                        for c in classes:
+                            got_c = match_events([t for t in tc if t[1] == c],
+                                                 [e for e in events if e[1] == c])
+                            for k, v in zip(("matched", "missed", "extra"), got_c):
+                                breakdown[(c, k)] += v
+                else:
+                    got = count_baseline(name, anchors, lines, x, height, classes)
                 seconds[(s, name, anchors)] += time.perf_counter() - t0
                 seq_err[(s, (name, anchors))] += sum(
                     abs(got[c][d] - t.get(c, [0, 0])[d]) for c in classes for d in (0, 1))
@@ -264,6 +299,12 @@ def main() -> None:
             print(f"{s:<10} {label:<28} " + " ".join(f"{v:>11}" for v in cv)
                   + f" {sum(cv):>6} {err:>7} {100 * err / max(1, sum(tv)):>5.1f}% {pooled:>6}"
                   + f" {seconds[(s, name, anchors)]:>6.1f}")
+    if breakdown:
+        print(f"ssd-edge on the model's detections, each counted crossing paired with a true one "
+              f"(same class and direction, at most {MATCH_FRAMES} frames apart):")
+        for c in classes:
+            print(f"  {c:<8} {breakdown[(c, 'matched')]:>4} matched {breakdown[(c, 'missed')]:>4} "
+                  f"missed {breakdown[(c, 'extra')]:>4} extra")
     print(f"(sequences and model detections: {seconds['detections']:.0f} s, cached in {args.work})")
     if low:
         sys.exit(f"eval_count: fewer than {args.min_crossings} true crossings: {', '.join(low)}")
