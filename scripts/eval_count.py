@@ -19,8 +19,8 @@ Counters:
               corners, is shown once for ByteTrack).
 Scoring: per sequence, class and direction, |counted - true|, summed over all of them (a
 sequence is one camera's day: an over-count on one does not make up for a miss on another);
-the % is of all true crossings. `pooled` sums the counts of all sequences first. For ours on
-the model's detections, each counted crossing is also paired with a true one (same class and
+the % is of all true crossings. `pooled` sums the counts of all sequences first. On the
+model's detections each counted crossing is also paired with a true one (same class and
 direction, at most MATCH_FRAMES apart, nearest first): matched, missed and extra per class.
 """
 
@@ -167,7 +167,7 @@ def check_line_zone_direction() -> None:
 
 
 def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: float,
-                   height: int, classes: list[str]) -> dict:
+                   height: int, classes: list[str]):
     import supervision as sv
     import trackers
 
@@ -177,6 +177,7 @@ def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: f
                [sv.Position.TOP_LEFT, sv.Position.TOP_RIGHT, sv.Position.BOTTOM_LEFT,
                 sv.Position.BOTTOM_RIGHT])
     lz = line_zone(x, height, anchors)
+    events = []
     for d in lines:
         dets = d["detections"]
         if dets:
@@ -187,9 +188,18 @@ def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: f
             )
         else:
             det = sv.Detections.empty()
-        lz.trigger(tracker.update(det))
+        tracked = tracker.update(det)
+        crossed_in, crossed_out = lz.trigger(tracked)
+        for direction, crossed in (("in", crossed_in), ("out", crossed_out)):
+            events += [(d["frame"], classes[int(k) - 1], direction)
+                       for k in np.asarray(tracked.class_id)[np.asarray(crossed, dtype=bool)]]
     return {c: [lz.in_count_per_class.get(k + 1, 0), lz.out_count_per_class.get(k + 1, 0)]
-            for k, c in enumerate(classes)}
+            for k, c in enumerate(classes)}, events
+
+
+def counter_label(name: str, anchors: str) -> str:
+    return ("ssd-edge (ours)" if name == "ssd-edge" else
+            f"{name} + LineZone {'CENTER' if anchors == 'center' else '4 corners'}")
 
 
 def main() -> None:
@@ -255,20 +265,19 @@ def main() -> None:
             write_jsonl(dets_path, lines, width, height)
             for name, anchors in counters:
                 t0 = time.perf_counter()
-                if name == "ssd-edge":
-                    got, events = count_ours(args.ssd_edge, dets_path, config, classes)
-                    if s == "model":
-                        with open(seq / "crossings.csv") as f:
-                            tc = [(int(r["frame"]), r["class"],
-                                   "in" if r["direction"] == "left_to_right" else "out")
-                                  for r in csv.DictReader(f)]
-                        for c in classes:
-                            got_c = match_events([t for t in tc if t[1] == c],
-                                                 [e for e in events if e[1] == c])
-                            for k, v in zip(("matched", "missed", "extra"), got_c):
-                                breakdown[(c, k)] += v
-                else:
-                    got = count_baseline(name, anchors, lines, x, height, classes)
+                got, events = (
+                    count_ours(args.ssd_edge, dets_path, config, classes) if name == "ssd-edge"
+                    else count_baseline(name, anchors, lines, x, height, classes))
+                if s == "model":
+                    with open(seq / "crossings.csv") as f:
+                        tc = [(int(r["frame"]), r["class"],
+                               "in" if r["direction"] == "left_to_right" else "out")
+                              for r in csv.DictReader(f)]
+                    for c in classes:
+                        got_c = match_events([t for t in tc if t[1] == c],
+                                             [e for e in events if e[1] == c])
+                        for k, v in zip(("matched", "missed", "extra"), got_c):
+                            breakdown[(name, anchors, c, k)] += v
                 seconds[(s, name, anchors)] += time.perf_counter() - t0
                 seq_err[(s, (name, anchors))] += sum(
                     abs(got[c][d] - t.get(c, [0, 0])[d]) for c in classes for d in (0, 1))
@@ -294,17 +303,18 @@ def main() -> None:
             cv = [counted[(s, (name, anchors))][c][d] for c in classes for d in (0, 1)]
             pooled = sum(abs(a - b) for a, b in zip(cv, tv))
             err = seq_err[(s, (name, anchors))]
-            label = ("ssd-edge (ours)" if name == "ssd-edge" else
-                     f"{name} + LineZone {'CENTER' if anchors == 'center' else '4 corners'}")
+            label = counter_label(name, anchors)
             print(f"{s:<10} {label:<28} " + " ".join(f"{v:>11}" for v in cv)
                   + f" {sum(cv):>6} {err:>7} {100 * err / max(1, sum(tv)):>5.1f}% {pooled:>6}"
                   + f" {seconds[(s, name, anchors)]:>6.1f}")
     if breakdown:
-        print(f"ssd-edge on the model's detections, each counted crossing paired with a true one "
-              f"(same class and direction, at most {MATCH_FRAMES} frames apart):")
-        for c in classes:
-            print(f"  {c:<8} {breakdown[(c, 'matched')]:>4} matched {breakdown[(c, 'missed')]:>4} "
-                  f"missed {breakdown[(c, 'extra')]:>4} extra")
+        print(f"model detections, each counted crossing paired with a true one (same class and "
+              f"direction, at most {MATCH_FRAMES} frames apart): matched / missed / extra")
+        print(f"{'counter':<28} " + " ".join(f"{c:>16}" for c in classes))
+        for name, anchors in counters:
+            cells = ["/".join(str(breakdown[(name, anchors, c, k)])
+                              for k in ("matched", "missed", "extra")) for c in classes]
+            print(f"{counter_label(name, anchors):<28} " + " ".join(f"{v:>16}" for v in cells))
     print(f"(sequences and model detections: {seconds['detections']:.0f} s, cached in {args.work})")
     if low:
         sys.exit(f"eval_count: fewer than {args.min_crossings} true crossings: {', '.join(low)}")
