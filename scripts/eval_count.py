@@ -210,7 +210,8 @@ def main() -> None:
                     help="the shipped float model (the int8 one is ~3.5x slower on x86)")
     ap.add_argument("--work", required=True, type=Path, help="sequences and detections go here")
     ap.add_argument("--frames", type=int, default=3200)
-    ap.add_argument("--seeds", default="301,302,303,304,305,306", help="comma-separated sequence seeds")
+    ap.add_argument("--seeds", default="301,302,303,304,305,306",
+                    help="comma-separated sequence seeds")
     ap.add_argument("--baselines", default="ByteTrack,OC-SORT,SORT")
     ap.add_argument("--sets", default="model,gt-spoiled")
     ap.add_argument("--tracker-config", type=Path,
@@ -246,6 +247,10 @@ def main() -> None:
             "anchor = \"center\"\nextend = true\n"
             + (args.tracker_config.read_text() if args.tracker_config else ""))
         gt = load_gt(seq)
+        with open(seq / "crossings.csv") as f:
+            true_events = [(int(r["frame"]), r["class"],
+                            "in" if r["direction"] == "left_to_right" else "out")
+                           for r in csv.DictReader(f)]
         for s in sets:
             t = true_counts(meta)
             if s == "model":
@@ -268,17 +273,13 @@ def main() -> None:
                 got, events = (
                     count_ours(args.ssd_edge, dets_path, config, classes) if name == "ssd-edge"
                     else count_baseline(name, anchors, lines, x, height, classes))
+                seconds[(s, name, anchors)] += time.perf_counter() - t0
                 if s == "model":
-                    with open(seq / "crossings.csv") as f:
-                        tc = [(int(r["frame"]), r["class"],
-                               "in" if r["direction"] == "left_to_right" else "out")
-                              for r in csv.DictReader(f)]
                     for c in classes:
-                        got_c = match_events([t for t in tc if t[1] == c],
+                        got_c = match_events([e for e in true_events if e[1] == c],
                                              [e for e in events if e[1] == c])
                         for k, v in zip(("matched", "missed", "extra"), got_c):
                             breakdown[(name, anchors, c, k)] += v
-                seconds[(s, name, anchors)] += time.perf_counter() - t0
                 seq_err[(s, (name, anchors))] += sum(
                     abs(got[c][d] - t.get(c, [0, 0])[d]) for c in classes for d in (0, 1))
                 for c, v in got.items():
