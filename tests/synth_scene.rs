@@ -178,6 +178,28 @@ fn sequence_tracks_are_stable_and_counts_match_crossings() {
     assert_eq!(img.as_raw(), img2.as_raw());
 }
 
+/// `skip` moves a sequence on without drawing: the frame after it is the frame that many
+/// `next_frame` calls would have reached, pixels, boxes and counts alike.
+#[test]
+fn skipping_frames_reaches_the_same_frame_as_rendering_them() {
+    let cfg = SequenceConfig::default();
+    let mut img = RgbImage::new(300, 300);
+    let mut rendered = Sequence::new(cfg.clone(), 23);
+    for _ in 0..250 {
+        rendered.next_frame(&mut img);
+    }
+    let want_gt = rendered.next_frame(&mut img).to_vec();
+    let mut skipped = Sequence::new(cfg, 23);
+    skipped.skip(250);
+    let mut img2 = RgbImage::new(300, 300);
+    let got_gt = skipped.next_frame(&mut img2).to_vec();
+    assert_eq!(skipped.frame_index(), 251);
+    assert!(!want_gt.is_empty());
+    assert_eq!(got_gt, want_gt);
+    assert_eq!(skipped.counts(), rendered.counts());
+    assert_eq!(img2.as_raw(), img.as_raw());
+}
+
 /// `edge_cut` places objects across the frame's edge: their true boxes are the visible part,
 /// inside the frame, and touch its border far more often than with the default 0.
 #[test]

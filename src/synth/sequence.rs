@@ -262,6 +262,18 @@ impl Sequence {
         }
     }
 
+    /// Move `frames` frames on without drawing them: the objects, counts and crossings end
+    /// where `frames` calls of `next_frame` would leave them (training samples frames deep
+    /// into a sequence without paying for the ones in between).
+    pub fn skip(&mut self, frames: u64) {
+        for _ in 0..frames {
+            if self.frame > 0 {
+                self.step();
+            }
+            self.frame += 1;
+        }
+    }
+
     /// Advance one frame and render it into `img` (reallocated only if its size differs).
     pub fn next_frame(&mut self, img: &mut RgbImage) -> &[GtObject] {
         if self.frame > 0 {

@@ -295,6 +295,30 @@ fn bad_arguments_are_clear_errors() {
     assert!(err.contains("linear"), "{err}");
     let err = run(&["train", "--out", o]);
     assert!(err.contains("--synth"), "{err}");
+    let voc = [
+        "train",
+        "--voc",
+        "/no/such/VOCdevkit",
+        "--sequence-frames",
+        "8",
+        "--out",
+        o,
+    ];
+    let err = run(&voc);
+    assert!(
+        err.contains("--sequence-frames") && err.contains("--synth"),
+        "{err}"
+    );
+    let err = run(&[
+        "train",
+        "--synth",
+        "8",
+        "--val-sequence-frames",
+        "4",
+        "--out",
+        o,
+    ]);
+    assert!(err.contains("--val-sequence-frames without"), "{err}");
     let err = run(&["export", "--checkpoint", "/no/such/ckpt", "--out", o]);
     assert!(err.contains("/no/such/ckpt"), "{err}");
     // A corrupt checkpoint state.

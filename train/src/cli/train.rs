@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ssd_edge::image::preprocess::Normalization;
-use ssd_train::data::{CocoDataset, Dataset, LoadStats, SynthDataset, VocDataset};
+use ssd_train::data::{
+    CocoDataset, Concat, Dataset, LoadStats, SequenceFrames, SynthDataset, VocDataset,
+};
 use ssd_train::trainer::fit::{fit, FitConfig, ScheduleKind};
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +52,13 @@ pub struct Args {
     /// validation scenes stay whole-frame).
     #[arg(long, default_value_t = 0.0)]
     pub edge_cut: f32,
+    /// With --synth: N more training samples, frames of synthetic sequences (the board's
+    /// camera-free source; seeds mixed from --data-seed, never a held-out sequence's).
+    #[arg(long, default_value_t = 0)]
+    pub sequence_frames: usize,
+    /// With --sequence-frames: this many sequence frames join the validation scenes.
+    #[arg(long, default_value_t = 0)]
+    pub val_sequence_frames: usize,
     #[arg(long, default_value_t = 1)]
     pub data_seed: u64,
     #[arg(long, default_value_t = 20)]
@@ -293,6 +302,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut notes = std::collections::BTreeMap::new();
     notes.insert("command".into(), ssd_train::provenance::command_line());
+    if args.synth.is_none() && args.sequence_frames + args.val_sequence_frames > 0 {
+        bail!(
+            "--sequence-frames and --val-sequence-frames join the --synth scenes: give --synth N"
+        );
+    }
+    if args.sequence_frames == 0 && args.val_sequence_frames > 0 {
+        bail!("--val-sequence-frames without --sequence-frames: give both, or neither");
+    }
     let (train, val): (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>) =
         match (args.voc.first(), &args.coco.coco, args.synth) {
             (None, Some(json), None) => {
@@ -359,21 +376,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     edge_cut: args.edge_cut,
                     ..cfg.clone()
                 };
-                let train = SynthDataset::new(train_cfg, args.data_seed, n);
+                let train: Arc<dyn Dataset> =
+                    Arc::new(SynthDataset::new(train_cfg, args.data_seed, n));
                 // Validation scenes come from another seed: never the training images.
-                let val =
-                    SynthDataset::new(cfg, args.data_seed.wrapping_add(1_000_003), args.val_synth);
-                notes.insert(
-                    "dataset".into(),
-                    format!(
-                        "ssd-edge synthetic scenes, seed {}, {n} images",
-                        args.data_seed
-                    ),
+                let val_seed = args.data_seed.wrapping_add(1_000_003);
+                let val: Arc<dyn Dataset> =
+                    Arc::new(SynthDataset::new(cfg.clone(), val_seed, args.val_synth));
+                let mut described = format!(
+                    "ssd-edge synthetic scenes, seed {}, {n} images",
+                    args.data_seed
                 );
-                (
-                    Arc::new(train),
-                    (args.val_synth > 0).then(|| Arc::new(val) as Arc<dyn Dataset>),
-                )
+                let (train, val) = if args.sequence_frames > 0 {
+                    // the scenes `ssd-train synth --sequence` writes, as the evaluations read
+                    let seq_cfg = ssd_edge::synth::SequenceConfig {
+                        scene: cfg,
+                        ..Default::default()
+                    };
+                    let frames = |seed, len| {
+                        Arc::new(SequenceFrames::new(seq_cfg.clone(), seed, len))
+                            as Arc<dyn Dataset>
+                    };
+                    described += &format!(
+                        " + {} sequence frames ({} per sequence, {} apart)",
+                        args.sequence_frames,
+                        SequenceFrames::FRAMES_PER_SEQUENCE,
+                        SequenceFrames::FRAME_SPACING
+                    );
+                    (
+                        Arc::new(Concat::new(vec![
+                            train,
+                            frames(args.data_seed, args.sequence_frames),
+                        ])?) as Arc<dyn Dataset>,
+                        Arc::new(Concat::new(vec![
+                            val,
+                            frames(val_seed, args.val_sequence_frames),
+                        ])?) as Arc<dyn Dataset>,
+                    )
+                } else {
+                    (train, val)
+                };
+                notes.insert("dataset".into(), described);
+                (train, (!val.is_empty()).then_some(val))
             }
             _ => bail!(
                 "give the training data: --synth N, --voc ROOT or --coco JSON --coco-images DIR"

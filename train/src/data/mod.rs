@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod coco;
+pub mod concat;
 pub mod loader;
 pub mod synth_set;
 pub mod voc;
@@ -13,8 +14,9 @@ use std::path::PathBuf;
 
 pub use augment::AugmentConfig;
 pub use coco::CocoDataset;
+pub use concat::Concat;
 pub use loader::{Batch, BatchLoader, LoaderConfig};
-pub use synth_set::SynthDataset;
+pub use synth_set::{SequenceFrames, SynthDataset};
 pub use voc::VocDataset;
 
 /// One image and its ground truth; boxes are normalised corners (x0, y0, x1, y1 in [0, 1]),
@@ -37,6 +39,15 @@ pub trait Dataset: Send + Sync {
     /// A name for sample `i` (file stem or index), for messages and result files.
     fn sample_name(&self, i: usize) -> String {
         i.to_string()
+    }
+}
+
+/// `OutOfRange` unless `i < len`: for sets that compute their samples from the index.
+pub(crate) fn check_index(i: usize, len: usize) -> Result<(), DataError> {
+    if i < len {
+        Ok(())
+    } else {
+        Err(DataError::OutOfRange { index: i, len })
     }
 }
 

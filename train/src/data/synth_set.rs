@@ -3,9 +3,9 @@
 //! tracks and line crossings (`write_sequence`).
 
 use super::voc::{write_annotation, VocAnnotation, VocObject};
-use super::{DataError, Dataset, Sample};
+use super::{check_index, DataError, Dataset, Sample};
 use ssd_edge::synth::{
-    render_scene, Sequence, SequenceConfig, SynthConfig, CLASS_NAMES, NUM_CLASSES,
+    render_scene, GtObject, Sequence, SequenceConfig, SynthConfig, CLASS_NAMES, NUM_CLASSES,
 };
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,20 @@ impl SynthDataset {
     }
 }
 
+/// A rendered image and its true pixel boxes as a sample (boxes normalised).
+fn sample(image: image::RgbImage, gt: &[GtObject]) -> Sample {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    Sample {
+        boxes: gt
+            .iter()
+            .map(|o| [o.bbox[0] / w, o.bbox[1] / h, o.bbox[2] / w, o.bbox[3] / h])
+            .collect(),
+        labels: gt.iter().map(|o| o.class_id).collect(),
+        difficult: gt.iter().map(|o| o.difficult).collect(),
+        image,
+    }
+}
+
 pub fn class_names() -> Vec<String> {
     CLASS_NAMES.iter().map(|s| s.to_string()).collect()
 }
@@ -40,27 +54,75 @@ impl Dataset for SynthDataset {
     }
 
     fn get(&self, i: usize) -> Result<Sample, DataError> {
-        if i >= self.len {
-            return Err(DataError::OutOfRange {
-                index: i,
-                len: self.len,
-            });
-        }
+        check_index(i, self.len)?;
         let (image, gt) = render_scene(&self.cfg, self.seed, i as u64);
-        let (w, h) = (self.cfg.width as f32, self.cfg.height as f32);
-        Ok(Sample {
-            image,
-            boxes: gt
-                .iter()
-                .map(|o| [o.bbox[0] / w, o.bbox[1] / h, o.bbox[2] / w, o.bbox[3] / h])
-                .collect(),
-            labels: gt.iter().map(|o| o.class_id).collect(),
-            difficult: gt.iter().map(|o| o.difficult).collect(),
-        })
+        Ok(sample(image, &gt))
     }
 
     fn class_names(&self) -> &[String] {
         &self.classes
+    }
+}
+
+/// Frames of synthetic sequences, the board's camera-free source: people and vehicles at
+/// the sizes, speeds and overlaps a counting line sees, entering and leaving across the
+/// frame's sides and cut by its lower edge, which the stills do not show. Sample `i` is
+/// frame `(i % FRAMES_PER_SEQUENCE) * FRAME_SPACING` (plus a per-sequence offset) of
+/// sequence `i / FRAMES_PER_SEQUENCE`, whose seed is mixed from `seed`, so the training
+/// sequences never share a seed with the numbered held-out ones.
+pub struct SequenceFrames {
+    cfg: SequenceConfig,
+    seed: u64,
+    len: usize,
+    classes: Vec<String>,
+}
+
+impl SequenceFrames {
+    /// Frames taken from each sequence: a sequence's scene (background, occluders,
+    /// lighting) is fixed, so more sequences with fewer frames each give more variety.
+    pub const FRAMES_PER_SEQUENCE: usize = 10;
+    /// Frames between two samples: 30 frames move a person 18-72 px.
+    pub const FRAME_SPACING: u64 = 30;
+
+    pub fn new(cfg: SequenceConfig, seed: u64, len: usize) -> Self {
+        SequenceFrames {
+            cfg,
+            seed,
+            len,
+            classes: class_names(),
+        }
+    }
+
+    /// The seed of training sequence `index`.
+    pub fn sequence_seed(&self, index: usize) -> u64 {
+        ssd_edge::synth::rng::mix_seed(&[self.seed, 0x5E9F, index as u64])
+    }
+}
+
+impl Dataset for SequenceFrames {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, i: usize) -> Result<Sample, DataError> {
+        check_index(i, self.len)?;
+        let per = Self::FRAMES_PER_SEQUENCE;
+        let seed = self.sequence_seed(i / per);
+        let offset = seed % Self::FRAME_SPACING;
+        let mut seq = Sequence::new(self.cfg.clone(), seed);
+        seq.skip(offset + (i % per) as u64 * Self::FRAME_SPACING);
+        let mut image = image::RgbImage::new(self.cfg.scene.width, self.cfg.scene.height);
+        let gt = seq.next_frame(&mut image);
+        Ok(sample(image, gt))
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.classes
+    }
+
+    fn sample_name(&self, i: usize) -> String {
+        let per = Self::FRAMES_PER_SEQUENCE;
+        format!("seq{}-{}", i / per, i % per)
     }
 }
 
