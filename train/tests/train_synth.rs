@@ -157,6 +157,7 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
         .arg(out.join("best"))
         .arg("--out")
         .arg(&onnx)
+        .args(["--detection-threshold", "0.3"])
         .status()
         .unwrap();
     assert!(st.success());
@@ -165,6 +166,9 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
         det.meta().labels,
         vec!["background", "person", "car", "bicycle"]
     );
+    // The model's own reporting threshold travels in the metadata and is what it reports at.
+    assert_eq!(det.meta().detection_threshold, 0.3);
+    assert_eq!(det.score_threshold(), 0.3);
     assert!(det.meta().provenance.metrics.contains_key("voc07_map"));
     // Provenance names the program, not where this machine built it (release models must not
     // carry the builder's paths).
@@ -321,6 +325,12 @@ fn bad_arguments_are_clear_errors() {
     assert!(err.contains("--val-sequence-frames without"), "{err}");
     let err = run(&["export", "--checkpoint", "/no/such/ckpt", "--out", o]);
     assert!(err.contains("/no/such/ckpt"), "{err}");
+    let ckpt = ["export", "--checkpoint", "/no/such/ckpt", "--out", o];
+    let err = run(&[&ckpt[..], &["--detection-threshold", "1.5"]].concat());
+    assert!(
+        err.contains("--detection-threshold") && err.contains("1.5"),
+        "{err}"
+    );
     // A corrupt checkpoint state.
     std::fs::write(dir.path().join("bad.json"), "{ not json").unwrap();
     let err = run(&[

@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(ckpt)) => {
             exported = TempOnnx::new();
             let prov = ssd_edge::model::Provenance::default();
-            ssd_train::export::export_checkpoint(ckpt, &exported.0, prov)
+            ssd_train::export::export_checkpoint(ckpt, &exported.0, prov, args.threshold)
                 .with_context(|| format!("exporting checkpoint {}", ckpt.display()))?;
             Some(exported.0.clone())
         }

@@ -19,6 +19,10 @@ pub struct Args {
     /// Accuracy figures for the metadata, `name=value` (e.g. `voc07_map=0.71`); repeatable.
     #[arg(long = "metric", value_parser = parse_metric)]
     pub metrics: Vec<(String, f64)>,
+    /// The model's own score threshold for reported detections (`detection_threshold` in the
+    /// metadata; `detect` and `run` use it unless told otherwise).
+    #[arg(long, default_value_t = 0.5, value_parser = ssd_edge::model::meta::parse_threshold)]
+    pub detection_threshold: f32,
 }
 
 fn parse_metric(s: &str) -> Result<(String, f64), String> {
@@ -34,14 +38,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     prov.metrics.extend(args.metrics);
-    let meta = ssd_train::export::export_checkpoint(&args.checkpoint, &args.out, prov)
-        .with_context(|| format!("exporting {}", args.checkpoint.display()))?;
+    let meta = ssd_train::export::export_checkpoint(
+        &args.checkpoint,
+        &args.out,
+        prov,
+        args.detection_threshold,
+    )
+    .with_context(|| format!("exporting {}", args.checkpoint.display()))?;
     log::info!(
-        "wrote {} ({}, {} classes, {} priors)",
+        "wrote {} ({}, {} classes, {} priors, detection threshold {})",
         args.out.display(),
         meta.architecture,
         meta.labels.len(),
-        meta.priors.num_priors()
+        meta.priors.num_priors(),
+        meta.detection_threshold
     );
     Ok(ExitCode::SUCCESS)
 }

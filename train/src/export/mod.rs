@@ -365,10 +365,12 @@ pub fn meta_for(
 
 /// Exports a training checkpoint (`<stem>.safetensors` + `<stem>.json`). `provenance` is
 /// completed from the checkpoint: data set note, best mAP, date and git revision if unset.
+/// `detection_threshold` becomes the model's own reporting threshold.
 pub fn export_checkpoint(
     checkpoint: &Path,
     out: &Path,
     mut provenance: ssd_edge::model::Provenance,
+    detection_threshold: f32,
 ) -> Result<ModelMeta, crate::trainer::TrainError> {
     use crate::trainer::{checkpoint as ckpt, TrainError, TrainState};
     let state = TrainState::load(checkpoint)?;
@@ -398,7 +400,8 @@ pub fn export_checkpoint(
                 .unwrap_or("unknown")
         ));
     }
-    let meta = meta_for(&spec, &state.class_names, state.input.clone(), provenance);
+    let mut meta = meta_for(&spec, &state.class_names, state.input.clone(), provenance);
+    meta.detection_threshold = detection_threshold;
     export(&spec, &vs, &meta, out).map_err(|e| TrainError::Checkpoint {
         path: checkpoint.to_path_buf(),
         msg: format!("export to {}: {e}", out.display()),
