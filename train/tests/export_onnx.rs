@@ -149,6 +149,12 @@ fn mobile_export_matches_tch() {
     check_equivalence("mobile@0.5", 4);
 }
 
+/// SSDLite heads (depthwise pre-layers with ReLU6) on the street boxes.
+#[test]
+fn mobile_lite_export_matches_tch() {
+    check_equivalence("mobile-lite@0.25+street", 4);
+}
+
 /// Covers what only VGG16 has: L2Norm, ceil-mode and 3x3/1/1 pooling, dilated fc6.
 #[test]
 fn vgg16_export_matches_tch() {

@@ -6,7 +6,14 @@ use tch::{nn, Device, Kind, Tensor};
 
 #[test]
 fn every_config_matches_its_prior_config() {
-    for arch in ["vgg16", "mobile", "mobile@0.5", "mobile@0.75", "tiny"] {
+    for arch in [
+        "vgg16",
+        "mobile",
+        "mobile@0.5",
+        "mobile@0.75",
+        "mobile-lite@0.25",
+        "tiny",
+    ] {
         let spec = NetSpec::from_name(arch, 21).unwrap();
         let maps = spec.feature_maps().unwrap();
         assert_eq!(maps, spec.priors.feature_maps, "{arch}");
@@ -48,6 +55,7 @@ fn bad_configs_are_errors() {
     assert!(NetSpec::from_name("resnet", 21).is_err());
     assert!(NetSpec::from_name("mobile@x", 21).is_err());
     assert!(NetSpec::from_name("mobile@9", 21).is_err());
+    assert!(NetSpec::from_name("mobile-lite@x", 21).is_err());
     assert!(NetSpec::from_name("tiny", 1).is_err());
     let mut spec = NetSpec::from_name("tiny", 4).unwrap();
     spec.priors.feature_maps[0] = 37;
@@ -189,4 +197,20 @@ fn a_prior_preset_replaces_the_boxes_and_reaches_the_metadata() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("grid"), "{err}");
+}
+
+#[test]
+fn mobile_lite_changes_only_the_heads() {
+    let dense = NetSpec::from_name("mobile@0.25+street", 4).unwrap();
+    let lite = NetSpec::from_name("mobile-lite@0.25+street", 4).unwrap();
+    assert_eq!(lite.layers, dense.layers);
+    assert_eq!(lite.priors, dense.priors);
+    assert_eq!(lite.arch, "mobile-lite@0.25+street");
+    for (l, d) in lite.heads.iter().zip(&dense.heads) {
+        // a depthwise 3x3 before a 1x1 predictor of the same outputs
+        assert!(matches!(&l.loc_pre[0], Layer::Conv(c) if c.groups == c.c_in && c.kernel == 3));
+        assert_eq!((l.loc.kernel, l.loc.c_out), (1, d.loc.c_out));
+        assert_eq!((l.conf.kernel, l.conf.c_out), (1, d.conf.c_out));
+    }
+    assert!(lite.macs() < dense.macs() && lite.num_params() < dense.num_params());
 }

@@ -189,7 +189,8 @@ pub struct NetSpec {
 pub const BN_EPS: f64 = 1e-5;
 
 impl NetSpec {
-    /// Parses `vgg16`, `mobile`, `mobile@W` (width multiplier W), `tiny`, `tv-ssd300-vgg16`,
+    /// Parses `vgg16`, `mobile`, `mobile@W` (width multiplier W), `mobile-lite@W` (its body
+    /// with SSDLite heads), `tiny`, `tv-ssd300-vgg16`,
     /// `tv-ssdlite320-mnv3` and `tv-ssdlite320-mnv3-full` (the last two: torchvision's SSDLite
     /// with the reduced or the full MobileNetV3 tail).
     pub fn from_name(arch: &str, num_classes: usize) -> Result<Self, NetError> {
@@ -230,24 +231,17 @@ impl NetSpec {
             "tv-ssdlite320-mnv3-full" => ssdlite320_mobilenet_v3(num_classes, false),
             "tv-ssdlite320-mnv2" => super::ssdlite_v2::ssdlite320_mobilenet_v2(num_classes),
             "mobile" => mobile(num_classes, 1.0, arch),
-            other => match other.strip_prefix("mobile@") {
-                Some(w) => {
-                    let w: f32 = w.parse().map_err(|_| {
-                        NetError::Config(format!("bad width multiplier in `{other}`"))
-                    })?;
-                    if !(0.1..=2.0).contains(&w) {
-                        return Err(NetError::Config(format!(
-                            "width multiplier {w} out of range 0.1..=2"
-                        )));
-                    }
-                    mobile(num_classes, w, other)
-                }
-                None => {
+            other => {
+                if let Some(w) = other.strip_prefix("mobile-lite@") {
+                    mobile_lite(num_classes, parse_width(w, other)?, other)
+                } else if let Some(w) = other.strip_prefix("mobile@") {
+                    mobile(num_classes, parse_width(w, other)?, other)
+                } else {
                     return Err(NetError::Config(format!(
-                        "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2)"
-                    )))
+                        "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, mobile-lite@W, tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2)"
+                    )));
                 }
-            },
+            }
         };
         spec.check()?;
         Ok(spec)
@@ -761,6 +755,29 @@ pub fn mobile(num_classes: usize, width: f32, arch: &str) -> NetSpec {
         variances: Variances::default(),
         decode: BoxDecode::default(),
     }
+}
+
+/// A width multiplier `W` of `mobile@W`: within 0.1..=2.
+fn parse_width(w: &str, arch: &str) -> Result<f32, NetError> {
+    let w: f32 = w
+        .parse()
+        .map_err(|_| NetError::Config(format!("bad width multiplier in `{arch}`")))?;
+    if !(0.1..=2.0).contains(&w) {
+        return Err(NetError::Config(format!(
+            "width multiplier {w} out of range 0.1..=2"
+        )));
+    }
+    Ok(w)
+}
+
+/// `mobile@W` with SSDLite's heads (a depthwise 3x3 + batch norm + ReLU6, then a 1x1
+/// predictor) instead of dense 3x3 predictors: the same body, grid and boxes, so it differs
+/// from `mobile@W` only where the heads' time goes.
+pub fn mobile_lite(num_classes: usize, width: f32, arch: &str) -> NetSpec {
+    let mut spec = mobile(num_classes, width, arch);
+    let channels: Vec<usize> = spec.heads.iter().map(|h| h.loc.c_in).collect();
+    spec.heads = ssdlite_heads(&spec.priors, &channels, num_classes);
+    spec
 }
 
 /// A small plain-conv network for tests: 300x300 input (the synthetic scenes' size and the
