@@ -12,6 +12,7 @@ fn every_config_matches_its_prior_config() {
         "mobile@0.5",
         "mobile@0.75",
         "mobile-lite@0.25",
+        "mobile-dense@0.25",
         "tiny",
     ] {
         let spec = NetSpec::from_name(arch, 21).unwrap();
@@ -213,4 +214,26 @@ fn mobile_lite_changes_only_the_heads() {
         assert_eq!((l.conf.kernel, l.conf.c_out), (1, d.conf.c_out));
     }
     assert!(lite.macs() < dense.macs() && lite.num_params() < dense.num_params());
+}
+
+#[test]
+fn mobile_dense_writes_the_early_blocks_dense() {
+    let sep = NetSpec::from_name("mobile@0.25+street", 4).unwrap();
+    let dense = NetSpec::from_name("mobile-dense@0.25+street", 4).unwrap();
+    let groups = |s: &NetSpec| -> Vec<usize> {
+        s.layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Conv(c) if c.kernel == 3 => Some(c.groups),
+                _ => None,
+            })
+            .collect()
+    };
+    // stem, then the three early blocks' 3x3s: depthwise in `mobile`, dense here; the rest alike
+    let (g_sep, g_dense) = (groups(&sep), groups(&dense));
+    assert!(g_sep[1..4].iter().all(|&g| g > 1), "{g_sep:?}");
+    assert!(g_dense[1..4].iter().all(|&g| g == 1), "{g_dense:?}");
+    assert_eq!(g_sep[4..], g_dense[4..]);
+    assert_eq!(dense.heads, sep.heads);
+    assert!(dense.macs() > sep.macs());
 }

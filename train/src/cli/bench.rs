@@ -12,7 +12,7 @@ use ssd_train::trainer::bench::{self, BenchOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Configurations to time (vgg16, mobile, mobile@W, mobile-lite@W, tiny).
+    /// Configurations to time (vgg16, mobile, mobile@W, mobile-lite@W, mobile-dense@W, tiny).
     #[arg(default_values_t = ["mobile@0.25".to_string(), "mobile@0.5".to_string(), "vgg16".to_string()])]
     pub arch: Vec<String>,
     /// Torch intra-op thread counts, comma-separated (one measurement per count).

@@ -190,7 +190,7 @@ pub const BN_EPS: f64 = 1e-5;
 
 impl NetSpec {
     /// Parses `vgg16`, `mobile`, `mobile@W` (width multiplier W), `mobile-lite@W` (its body
-    /// with SSDLite heads), `tiny`, `tv-ssd300-vgg16`,
+    /// with SSDLite heads), `mobile-dense@W` (dense early blocks), `tiny`, `tv-ssd300-vgg16`,
     /// `tv-ssdlite320-mnv3` and `tv-ssdlite320-mnv3-full` (the last two: torchvision's SSDLite
     /// with the reduced or the full MobileNetV3 tail).
     pub fn from_name(arch: &str, num_classes: usize) -> Result<Self, NetError> {
@@ -232,13 +232,16 @@ impl NetSpec {
             "tv-ssdlite320-mnv2" => super::ssdlite_v2::ssdlite320_mobilenet_v2(num_classes),
             "mobile" => mobile(num_classes, 1.0, arch),
             other => {
-                if let Some(w) = other.strip_prefix("mobile-lite@") {
+                if let Some(w) = other.strip_prefix("mobile-dense@") {
+                    let w = parse_width(w, other)?;
+                    mobile_with(num_classes, w, other, MOBILE_EARLY_BLOCKS)
+                } else if let Some(w) = other.strip_prefix("mobile-lite@") {
                     mobile_lite(num_classes, parse_width(w, other)?, other)
                 } else if let Some(w) = other.strip_prefix("mobile@") {
                     mobile(num_classes, parse_width(w, other)?, other)
                 } else {
                     return Err(NetError::Config(format!(
-                        "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, mobile-lite@W, tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2)"
+                        "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, mobile-lite@W, mobile-dense@W, tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2)"
                     )));
                 }
             }
@@ -695,6 +698,17 @@ pub const MOBILENET_V1_BLOCKS: [(usize, usize); 13] = [
 /// 38, 19, 10 from the body and 5, 3, 1 from extras: the SSD300 grid, so the VOC prior
 /// configuration (8732 boxes) applies unchanged.
 pub fn mobile(num_classes: usize, width: f32, arch: &str) -> NetSpec {
+    mobile_with(num_classes, width, arch, 0)
+}
+
+/// Blocks of `mobile` before the 38x38 stage (at 150x150 and 75x75), the ones
+/// `mobile-dense@W` writes as dense convolutions.
+pub const MOBILE_EARLY_BLOCKS: usize = 3;
+
+/// `mobile` with its first `dense_blocks` depthwise-separable blocks written as one dense 3x3
+/// convolution each (same channels and strides): more multiply-adds where the small objects'
+/// features start, in the form tract runs fastest per multiply-add.
+pub fn mobile_with(num_classes: usize, width: f32, arch: &str, dense_blocks: usize) -> NetSpec {
     let w = |c: usize| scaled(c, width);
     let mut layers = Vec::new();
     conv_bn(
@@ -711,7 +725,20 @@ pub fn mobile(num_classes: usize, width: f32, arch: &str) -> NetSpec {
     let mut ch = w(32);
     let mut channels = Vec::new();
     for (i, &(c, s)) in blocks.iter().enumerate() {
-        dw_separable(&mut layers, &format!("body.{}", i + 1), ch, w(c), s);
+        let name = format!("body.{}", i + 1);
+        if i < dense_blocks {
+            conv_bn(
+                &mut layers,
+                &name,
+                Conv::new(format!("{name}.conv"), ch, w(c), 3)
+                    .stride(s)
+                    .pad(1)
+                    .no_bias()
+                    .init(InitKind::KaimingFanOut),
+            );
+        } else {
+            dw_separable(&mut layers, &name, ch, w(c), s);
+        }
         ch = w(c);
         if i == 4 || i == 10 || i == 12 {
             layers.push(Layer::Source { l2norm: None });
