@@ -267,18 +267,21 @@ impl Sequence {
     /// into a sequence without paying for the ones in between).
     pub fn skip(&mut self, frames: u64) {
         for _ in 0..frames {
-            if self.frame > 0 {
-                self.step();
-            }
+            self.step_to_current_frame();
             self.frame += 1;
+        }
+    }
+
+    /// Moves the objects to frame `self.frame`: frame 0 is the starting state.
+    fn step_to_current_frame(&mut self) {
+        if self.frame > 0 {
+            self.step();
         }
     }
 
     /// Advance one frame and render it into `img` (reallocated only if its size differs).
     pub fn next_frame(&mut self, img: &mut RgbImage) -> &[GtObject] {
-        if self.frame > 0 {
-            self.step();
-        }
+        self.step_to_current_frame();
         let cfg = &self.cfg.scene;
         ensure_size(img, cfg.width, cfg.height);
         img.as_mut().copy_from_slice(self.background.as_raw());

@@ -16,7 +16,8 @@ use ssd_train::trainer::fit::{fit, FitConfig, ScheduleKind};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Network: vgg16, mobile, mobile@W (width multiplier, e.g. mobile@0.5), mobile-lite@W
-    /// (SSDLite heads), mobile-dense@W (dense early blocks), tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2.
+    /// (SSDLite heads), mobile-dense@W (dense early blocks), tiny, tv-ssd300-vgg16,
+    /// tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2.
     #[arg(long, default_value = "mobile@0.5")]
     pub arch: String,
     /// Pascal VOC root(s), comma-separated (each holding Annotations/, JPEGImages/,
