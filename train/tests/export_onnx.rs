@@ -73,7 +73,8 @@ fn write_f32(path: &Path, v: &[f32]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn check_equivalence(arch: &str, classes: usize) {
+/// `merged`: how many maps' loc and conf predictors the export writes as one convolution.
+fn check_equivalence(arch: &str, classes: usize, merged: usize) {
     let (spec, vs, net) = net_with_stats(arch, classes);
     let names: Vec<String> = (1..classes).map(|i| format!("c{i}")).collect();
     let mut meta = meta_for(
@@ -112,6 +113,9 @@ fn check_equivalence(arch: &str, classes: usize) {
         .map(|p| (p.key.clone(), p.value.clone()))
         .collect();
     assert_eq!(ModelMeta::from_metadata_props(&props).unwrap(), meta);
+    let graph = proto.graph.as_ref().unwrap();
+    let splits = graph.node.iter().filter(|n| n.op_type == "Split").count();
+    assert_eq!(splits, merged, "{arch}: merged heads");
 
     // onnx.checker and onnxruntime, in the venv's Python.
     let (xi, lr, cr) = (
@@ -141,24 +145,24 @@ fn check_equivalence(arch: &str, classes: usize) {
 
 #[test]
 fn tiny_export_matches_tch() {
-    check_equivalence("tiny", 4);
+    check_equivalence("tiny", 4, 6);
 }
 
 #[test]
 fn mobile_export_matches_tch() {
-    check_equivalence("mobile@0.5", 4);
+    check_equivalence("mobile@0.5", 4, 6);
 }
 
-/// SSDLite heads (depthwise pre-layers with ReLU6) on the street boxes.
+/// SSDLite heads (depthwise pre-layers with ReLU6) on the street boxes: nothing to merge.
 #[test]
 fn mobile_lite_export_matches_tch() {
-    check_equivalence("mobile-lite@0.25+street", 4);
+    check_equivalence("mobile-lite@0.25+street", 4, 0);
 }
 
 /// Covers what only VGG16 has: L2Norm, ceil-mode and 3x3/1/1 pooling, dilated fc6.
 #[test]
 fn vgg16_export_matches_tch() {
-    check_equivalence("vgg16", 21);
+    check_equivalence("vgg16", 21, 6);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! ONNX export: the graph is built from the same `NetSpec` as the tch module and takes its
 //! weights from the VarStore by name. Batch norm is folded into the preceding convolution
-//! (inference form), heads are permuted to NHWC and flattened exactly as `SsdNet::forward_t`,
-//! and the model metadata (`ssd_edge::model::ModelMeta`) goes into metadata_props.
+//! (inference form), each map's loc and conf predictors become one convolution where they
+//! can, heads are permuted to NHWC and flattened exactly as `SsdNet::forward_t`, and the
+//! model metadata (`ssd_edge::model::ModelMeta`) goes into metadata_props.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +13,7 @@ use ssd_edge::model::onnx_builder::{
 use ssd_edge::model::ModelMeta;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-use crate::net::spec::{Conv, Layer};
+use crate::net::spec::{Conv, Head, Layer};
 use crate::net::NetSpec;
 
 pub const INPUT_NAME: &str = "input";
@@ -88,14 +89,13 @@ fn conv_params(c: &Conv) -> ConvParams {
         .groups(c.groups as i64)
 }
 
-/// Writes a convolution, folding a following batch norm (`bn` = its parameter prefix, eps).
-fn emit_conv(
-    g: &mut GraphBuilder,
+/// A convolution's weights and bias with a following batch norm folded in (`bn` = its
+/// parameter prefix, eps).
+fn conv_weights(
     w: &Weights,
-    x: &str,
     c: &Conv,
     bn: Option<(&str, f64)>,
-) -> Result<String, ExportError> {
+) -> Result<(Vec<f32>, Vec<f32>), ExportError> {
     let per_out = c.c_in / c.groups * c.kernel * c.kernel;
     let mut weight = w.get(&format!("{}.weight", c.name), c.c_out * per_out)?;
     let mut bias = if c.bias {
@@ -118,18 +118,79 @@ fn emit_conv(
             bias[o] = (bias[o] - mean[o]) * inv + beta[o];
         }
     }
-    let wn = g.initializer_f32(
-        &format!("{}.weight", c.name),
-        &[
-            c.c_out as i64,
-            (c.c_in / c.groups) as i64,
-            c.kernel as i64,
-            c.kernel as i64,
-        ],
-        &weight,
+    Ok((weight, bias))
+}
+
+/// Writes `c` on `x` as one Conv node whose parameters are named `name.weight`, `name.bias`.
+fn write_conv(
+    g: &mut GraphBuilder,
+    x: &str,
+    c: &Conv,
+    name: &str,
+    c_out: usize,
+    weight: &[f32],
+    bias: &[f32],
+) -> String {
+    let dims = [
+        c_out as i64,
+        (c.c_in / c.groups) as i64,
+        c.kernel as i64,
+        c.kernel as i64,
+    ];
+    let wn = g.initializer_f32(&format!("{name}.weight"), &dims, weight);
+    let bn = g.initializer_f32(&format!("{name}.bias"), &[c_out as i64], bias);
+    g.conv(x, &wn, Some(&bn), &conv_params(c))
+}
+
+/// Writes a convolution, folding a following batch norm (`bn` = its parameter prefix, eps).
+fn emit_conv(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    x: &str,
+    c: &Conv,
+    bn: Option<(&str, f64)>,
+) -> Result<String, ExportError> {
+    let (weight, bias) = conv_weights(w, c, bn)?;
+    Ok(write_conv(g, x, c, &c.name, c.c_out, &weight, &bias))
+}
+
+/// A map's loc and conf predictors read the same tensor with the same window, so they are
+/// written as one convolution (both weight sets stacked along the output channels) and a
+/// Split back into the two tensors: tract then packs the source once and runs one product,
+/// 6-10 % of the shipped model's float forward (docs/performance.md). The outputs are the
+/// same numbers. `None` when the two differ in shape or have layers of their own.
+fn emit_merged_head(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    src: &str,
+    head: &Head,
+    index: usize,
+) -> Result<Option<(String, String)>, ExportError> {
+    let (l, c) = (&head.loc, &head.conf);
+    let same_window = (l.c_in, l.kernel, l.stride, l.pad, l.dilation, l.groups)
+        == (c.c_in, c.kernel, c.stride, c.pad, c.dilation, c.groups);
+    if !head.loc_pre.is_empty() || !head.conf_pre.is_empty() || !same_window || l.groups != 1 {
+        return Ok(None);
+    }
+    let (mut weight, mut bias) = conv_weights(w, l, None)?;
+    let (cw, cb) = conv_weights(w, c, None)?;
+    weight.extend(cw);
+    bias.extend(cb);
+    let name = format!("head.{index}");
+    let both = write_conv(g, src, l, &name, l.c_out + c.c_out, &weight, &bias);
+    let sizes = g.initializer_i64(
+        &format!("{name}.split"),
+        &[2],
+        &[l.c_out as i64, c.c_out as i64],
     );
-    let bn_name = g.initializer_f32(&format!("{}.bias", c.name), &[c.c_out as i64], &bias);
-    Ok(g.conv(x, &wn, Some(&bn_name), &conv_params(c)))
+    let (lo, co) = (format!("{name}.loc"), format!("{name}.conf"));
+    g.node(
+        "Split",
+        &[&both, &sizes],
+        &[&lo, &co],
+        vec![attr::int("axis", 1)],
+    );
+    Ok(Some((lo, co)))
 }
 
 /// `hardsigmoid(x) = clamp(x / 6 + 1 / 2, 0, 1)`, torch's definition.
@@ -264,14 +325,19 @@ pub fn build_onnx_with(
     let c = spec.num_classes as i64;
     let mut locs = Vec::new();
     let mut confs = Vec::new();
-    for (src, head) in sources.iter().zip(&spec.heads) {
-        let mut none = Vec::new();
-        let l = emit_layers(&mut g, w, src.clone(), &head.loc_pre, &mut none)?;
-        let l = emit_conv(&mut g, w, &l, &head.loc, None)?;
+    for (i, (src, head)) in sources.iter().zip(&spec.heads).enumerate() {
+        let (l, cf) = match emit_merged_head(&mut g, w, src, head, i)? {
+            Some(pair) => pair,
+            None => {
+                let mut none = Vec::new();
+                let l = emit_layers(&mut g, w, src.clone(), &head.loc_pre, &mut none)?;
+                let l = emit_conv(&mut g, w, &l, &head.loc, None)?;
+                let cf = emit_layers(&mut g, w, src.clone(), &head.conf_pre, &mut none)?;
+                (l, emit_conv(&mut g, w, &cf, &head.conf, None)?)
+            }
+        };
         let l = g.transpose(&l, &[0, 2, 3, 1]);
         locs.push(g.reshape(&l, &[1, -1, 4]));
-        let cf = emit_layers(&mut g, w, src.clone(), &head.conf_pre, &mut none)?;
-        let cf = emit_conv(&mut g, w, &cf, &head.conf, None)?;
         let cf = g.transpose(&cf, &[0, 2, 3, 1]);
         confs.push(g.reshape(&cf, &[1, -1, c]));
     }
