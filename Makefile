@@ -183,7 +183,7 @@ EVAL_TRACK_DIR  ?= $(CACHE)/eval-track
 EVAL_TRACK_ARGS ?=
 EVAL_PACKAGES   := motmetrics==1.4.0 trackers==2.6.1 supervision==0.31.2
 EVAL_STAMP      := $(VENV)/.installed-eval-$(shell echo '$(EVAL_PACKAGES)' | md5sum | cut -c1-8)
-.PHONY: eval-track eval-count eval-recall soak
+.PHONY: eval-track eval-count eval-recall variant-table soak
 
 $(EVAL_STAMP): $(VENV_STAMP)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(EVAL_PACKAGES)
@@ -214,6 +214,19 @@ eval-recall: train-tool
 	cargo build --bin ssd-edge
 	$(VENV)/bin/python scripts/eval_recall.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
 	  --ssd-train $(TRAIN) --work $(EVAL_RECALL_DIR) $(EVAL_RECALL_ARGS)
+
+# Network variants side by side (models/README.md "Variants measured"): each checkpoint
+# exported, quantized as the shipped model, evaluated on the held-out stills and timed in
+# tract and onnxruntime. Needs `make model` first; more rows with
+# VARIANT_ARGS="--variant NAME=RUN/best --untrained NAME=ARCH" (about a minute per row).
+VARIANT_DIR  ?= $(CACHE)/variants
+VARIANT_ARGS ?= --untrained lite=mobile-lite@0.25+street --untrained dense=mobile-dense@0.25+street
+variant-table: train-tool $(BENCH_STAMP)
+	cargo build --bin ssd-edge
+	$(VENV)/bin/python scripts/variant_table.py --ssd-train $(TRAIN) --ssd-edge $(EDGE) \
+	  --calib $(MODEL_DIR)/calib/JPEGImages --heldout $(MODEL_DIR)/heldout --work $(VARIANT_DIR) \
+	  --variant shipped=$(MODEL_DIR)/phase3/best --variant phase2=$(MODEL_DIR)/phase2/best \
+	  $(VARIANT_ARGS)
 
 # Soak: one long counting run on the synthetic street; frames and resident memory at the start
 # and the end, failing if memory keeps growing (20,000 frames: about 8 minutes at the float
