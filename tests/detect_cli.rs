@@ -309,7 +309,7 @@ fn model_problems_fail_cleanly_naming_the_file() {
 
     // A sidecar whose priors do not match the model (P mismatch).
     let mut meta = tiny_meta();
-    meta.priors.feature_maps = vec![5];
+    meta.priors.grid_mut().unwrap().feature_maps = vec![5];
     let wrong = s.path("wrong.toml");
     std::fs::write(&wrong, meta.to_toml_string()).unwrap();
     let o = s.run(&[

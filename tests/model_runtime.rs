@@ -318,7 +318,7 @@ fn label_count_mismatch_with_named_outputs() {
 #[test]
 fn prior_count_mismatch() {
     let mut meta = tiny_meta();
-    meta.priors.feature_maps = vec![4]; // 32 priors, the model predicts 18
+    meta.priors.grid_mut().unwrap().feature_maps = vec![4]; // 32 priors, the model predicts 18
     let err = load_err(
         &Tiny {
             meta: Some(meta),

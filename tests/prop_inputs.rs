@@ -421,8 +421,8 @@ proptest! {
     fn classes_times_priors_is_bounded(classes in 2usize..70_000, map in 1usize..128) {
         let mut m = support::tiny_meta();
         m.labels = (0..classes).map(|k| format!("c{k}")).collect();
-        m.priors.feature_maps = vec![map];
-        m.priors.steps = None;
+        m.priors.grid_mut().unwrap().feature_maps = vec![map];
+        m.priors.grid_mut().unwrap().steps = None;
         let scores = (map * map * 2) as u64 * classes as u64;
         let ok = classes <= limits::MAX_CLASSES && scores <= limits::MAX_CLASS_SCORES;
         prop_assert_eq!(m.validate().is_ok(), ok, "{:?}", m.validate().err());
@@ -493,7 +493,7 @@ fn version_1_metadata_cannot_use_version_2_decoding() {
     assert!(e.contains("max_log_scale"), "{e}");
     m.decode = Default::default();
     m.schema_version = 1;
-    m.priors.clip = ssd_edge::ssd::PriorClip::Size;
+    m.priors.grid_mut().unwrap().clip = ssd_edge::ssd::PriorClip::Size;
     assert!(m.validate().is_err());
     // The v2 fields survive both encodings.
     m.schema_version = 2;

@@ -18,6 +18,7 @@ fn spec() -> InputSpec {
         mean: [0.0; 3],
         std: [1.0; 3],
         scale: 1.0,
+        resize: Default::default(),
     }
 }
 

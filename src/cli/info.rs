@@ -4,7 +4,7 @@
 use super::detect::load_detector;
 use anyhow::Result;
 use ssd_edge::model::{ChannelOrder, Detector, MetaOrigin};
-use ssd_edge::ssd::{ConfKind, PriorScales};
+use ssd_edge::ssd::{ConfKind, PriorConfig, PriorScales, Priors};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,42 +109,35 @@ fn render(d: &Detector) -> String {
         m.labels.len(),
         labels.join(", ")
     );
-    let p = &m.priors;
-    let _ = writeln!(
-        o,
-        "priors:        {} boxes; input {} px, feature maps [{}], boxes per cell [{}]",
-        p.num_priors(),
-        p.image_size,
-        list(&p.feature_maps),
-        list(&p.boxes_per_cell())
-    );
-    if let Some(steps) = &p.steps {
-        let _ = writeln!(o, "               steps [{}] px", list(steps));
+    let n_priors = m.priors.num_priors().unwrap_or(0);
+    match &m.priors {
+        Priors::Grid(p) => write_grid(&mut o, p),
+        Priors::Ssd(a) => {
+            let _ = writeln!(
+                o,
+                "priors:        {n_priors} anchors, TensorFlow's SSD generator: input {}x{}, strides [{}], scales {} .. {}",
+                a.input_width,
+                a.input_height,
+                list(&a.strides),
+                a.min_scale,
+                a.max_scale
+            );
+            let _ = writeln!(
+                o,
+                "               aspect ratios [{}], interpolated ratio {}, reduced lowest layer {}",
+                list(&a.aspect_ratios),
+                a.interpolated_scale_aspect_ratio,
+                a.reduce_boxes_in_lowest_layer
+            );
+        }
+        Priors::Tensor(t) => {
+            let _ = writeln!(
+                o,
+                "priors:        {n_priors} anchors held in the model (tensor `{}`, {:?})",
+                t.name, t.coords
+            );
+        }
     }
-    let scales = match &p.scales {
-        PriorScales::Pixels {
-            min_sizes,
-            max_sizes,
-        } => format!(
-            "pixel sizes: min [{}], max [{}]",
-            list(min_sizes),
-            list(max_sizes)
-        ),
-        PriorScales::Linear { s_min, s_max } => format!("linear s_min {s_min}, s_max {s_max}"),
-        PriorScales::Explicit { scales } => format!("explicit [{}]", list(scales)),
-    };
-    let ratios: Vec<String> = p
-        .aspect_ratios
-        .iter()
-        .map(|r| format!("[{}]", list(r)))
-        .collect();
-    let _ = writeln!(o, "               scales: {scales}");
-    let _ = writeln!(
-        o,
-        "               aspect ratios {}, clip {:?}",
-        ratios.join(" "),
-        p.clip
-    );
     let _ = writeln!(
         o,
         "variances:     center {}, size {}",
@@ -164,13 +157,14 @@ fn render(d: &Detector) -> String {
         o,
         "outputs:       loc `{}` [1,{},4], conf `{}` [1,{},{}] ({})",
         s.loc_output,
-        p.num_priors(),
+        n_priors,
         s.conf_output,
-        p.num_priors(),
+        n_priors,
         m.labels.len(),
         match m.conf_kind {
             ConfKind::Logits => "logits",
             ConfKind::Scores => "scores",
+            ConfKind::Sigmoid => "sigmoid logits",
         }
     );
     let n = &m.nms;
@@ -239,4 +233,42 @@ fn render(d: &Detector) -> String {
         s.optimized_nodes
     );
     o
+}
+
+fn write_grid(o: &mut String, p: &PriorConfig) {
+    let _ = writeln!(
+        o,
+        "priors:        {} boxes; input {} px, feature maps [{}], boxes per cell [{}]",
+        p.num_priors(),
+        p.image_size,
+        list(&p.feature_maps),
+        list(&p.boxes_per_cell())
+    );
+    if let Some(steps) = &p.steps {
+        let _ = writeln!(o, "               steps [{}] px", list(steps));
+    }
+    let scales = match &p.scales {
+        PriorScales::Pixels {
+            min_sizes,
+            max_sizes,
+        } => format!(
+            "pixel sizes: min [{}], max [{}]",
+            list(min_sizes),
+            list(max_sizes)
+        ),
+        PriorScales::Linear { s_min, s_max } => format!("linear s_min {s_min}, s_max {s_max}"),
+        PriorScales::Explicit { scales } => format!("explicit [{}]", list(scales)),
+    };
+    let ratios: Vec<String> = p
+        .aspect_ratios
+        .iter()
+        .map(|r| format!("[{}]", list(r)))
+        .collect();
+    let _ = writeln!(o, "               scales: {scales}");
+    let _ = writeln!(
+        o,
+        "               aspect ratios {}, clip {:?}",
+        ratios.join(" "),
+        p.clip
+    );
 }

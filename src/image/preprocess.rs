@@ -38,6 +38,27 @@ pub struct InputSpec {
     pub mean: [f32; 3],
     pub std: [f32; 3],
     pub scale: f32,
+    /// The resampling convention the model was trained with (schema 3; default half-pixel).
+    #[serde(default, skip_serializing_if = "Resize::is_half_pixel")]
+    pub resize: Resize,
+}
+
+/// Where an output pixel samples its source, as the training pipeline resized.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// `(x + 0.5) * in / out - 0.5`: OpenCV's `INTER_LINEAR`, PIL, torchvision.
+    #[default]
+    HalfPixel,
+    /// `x * in / out`: TensorFlow 1's `ResizeBilinear` without `align_corners` or
+    /// `half_pixel_centers`, which the TF Object Detection API's SSDs were trained with.
+    Tf1,
+}
+
+impl Resize {
+    pub fn is_half_pixel(&self) -> bool {
+        *self == Resize::HalfPixel
+    }
 }
 
 impl InputSpec {
@@ -114,6 +135,7 @@ impl Normalization {
             mean: self.mean,
             std: self.std,
             scale: self.scale,
+            resize: Default::default(),
         }
     }
 
@@ -163,12 +185,16 @@ struct Tap {
     f: f32,
 }
 
-fn fill_taps(taps: &mut [Tap], src: u32) {
+fn fill_taps(taps: &mut [Tap], src: u32, mode: Resize) {
     let dst = taps.len();
     let ratio = src as f32 / dst as f32;
     let last = src - 1;
     for (d, tap) in taps.iter_mut().enumerate() {
-        let s = ((d as f32 + 0.5) * ratio - 0.5).max(0.0);
+        let s = match mode {
+            Resize::HalfPixel => ((d as f32 + 0.5) * ratio - 0.5).max(0.0),
+            // TF computes `d * scale` in f32 with the same scale.
+            Resize::Tf1 => d as f32 * ratio,
+        };
         let i0 = (s.floor() as u32).min(last);
         let i1 = (i0 + 1).min(last);
         *tap = Tap {
@@ -190,6 +216,7 @@ pub struct Preprocessor {
     taps_y: Vec<Tap>,
     /// Source size the taps were computed for.
     src_size: (u32, u32),
+    resize: Resize,
     scratch: FormatScratch,
 }
 
@@ -202,6 +229,7 @@ impl Preprocessor {
             taps_x: vec![Tap::default(); spec.width as usize],
             taps_y: vec![Tap::default(); spec.height as usize],
             src_size: (0, 0),
+            resize: spec.resize,
             scratch: FormatScratch::default(),
         }
     }
@@ -226,8 +254,8 @@ impl Preprocessor {
             });
         }
         if self.src_size != (frame.width, frame.height) {
-            fill_taps(&mut self.taps_x, frame.width);
-            fill_taps(&mut self.taps_y, frame.height);
+            fill_taps(&mut self.taps_x, frame.width, self.resize);
+            fill_taps(&mut self.taps_y, frame.height, self.resize);
             self.src_size = (frame.width, frame.height);
         }
         let job = Resample {
@@ -303,6 +331,7 @@ mod tests {
             mean: [0.0; 3],
             std: [1.0; 3],
             scale: 1.0,
+            resize: Default::default(),
         }
     }
 
@@ -351,6 +380,7 @@ mod tests {
             mean: [104.0, 117.0, 123.0],
             std: [1.0, 2.0, 4.0],
             scale: 1.0,
+            resize: Default::default(),
             ..spec(1, 1, ChannelOrder::Bgr)
         };
         let mut p = Preprocessor::new(&s);

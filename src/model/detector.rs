@@ -108,7 +108,7 @@ impl Detector {
         file_bytes: usize,
         origin: &str,
         dir: Option<&Path>,
-        meta: ModelMeta,
+        mut meta: ModelMeta,
         meta_origin: MetaOrigin,
     ) -> Result<Detector, ModelError> {
         let foreign = |detail: String| ModelError::Foreign {
@@ -119,6 +119,12 @@ impl Detector {
             .graph
             .as_ref()
             .expect("decode_proto checked the graph");
+        if let crate::ssd::Priors::Tensor(t) = &mut meta.priors {
+            let boxes = read_anchor_tensor(graph, t).map_err(foreign)?;
+            crate::model::meta::check_class_scores(boxes.len(), meta.labels.len())
+                .map_err(|e| foreign(e.to_string()))?;
+            t.boxes = Some(Arc::new(boxes));
+        }
         let input_name = check_graph(graph, &meta).map_err(foreign)?;
         let mut summary = ModelSummary::from_proto(&proto, file_bytes);
         summary.input = input_name;
@@ -173,7 +179,7 @@ impl Detector {
             .shape
             .as_ref()
             .expect("picked outputs have concrete shapes")[2];
-        let priors = meta.priors.num_priors();
+        let priors = meta.priors.num_priors().unwrap_or(0);
         if p != priors {
             return Err(ModelError::PriorMismatch {
                 origin: origin.into(),
@@ -215,7 +221,7 @@ impl Detector {
         let mut nms = meta.nms;
         nms.score_threshold = nms.score_threshold.max(meta.detection_threshold);
         let decoder = Decoder::new(
-            meta.priors.generate(),
+            meta.priors.generate().map_err(|e| foreign(e.to_string()))?,
             meta.num_classes(),
             meta.variances,
             nms,
@@ -434,6 +440,54 @@ fn unique_input<'a>(
             stage: "writing the input tensor",
             detail: "input tensor is not contiguous".into(),
         })
+}
+
+/// The boxes of an anchor initializer (`[P, 4]` or `[1, P, 4]` float32, inline data).
+fn read_anchor_tensor(
+    graph: &pb::GraphProto,
+    t: &crate::ssd::AnchorTensor,
+) -> Result<Vec<crate::ssd::CenterBox>, String> {
+    let init = graph
+        .initializer
+        .iter()
+        .find(|i| i.name == t.name)
+        .ok_or_else(|| format!("the metadata names anchor tensor `{}`, which the graph does not hold", t.name))?;
+    let dims: Vec<i64> = init.dims.iter().copied().filter(|&d| d != 1).collect();
+    let rows = match dims.as_slice() {
+        [p, 4] if *p > 0 => *p as usize,
+        _ => {
+            return Err(format!(
+                "anchor tensor `{}` has shape {:?}, expected [P, 4]",
+                t.name, init.dims
+            ))
+        }
+    };
+    if init.data_type != pb::tensor_proto::DataType::Float as i32 {
+        return Err(format!("anchor tensor `{}` is not float32", t.name));
+    }
+    let values: Vec<f32> = if !init.raw_data.is_empty() {
+        init.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    } else {
+        init.float_data.clone()
+    };
+    if values.len() != rows * 4 || values.iter().any(|v| !v.is_finite()) {
+        return Err(format!(
+            "anchor tensor `{}` holds {} values, expected {} finite ones",
+            t.name,
+            values.len(),
+            rows * 4
+        ));
+    }
+    if rows > crate::ssd::MAX_PRIORS {
+        return Err(format!("anchor tensor `{}`: {rows} anchors, more than the limit", t.name));
+    }
+    Ok(values
+        .chunks_exact(4)
+        .map(|b| t.coords.to_center([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 fn decode_proto(bytes: &[u8], origin: &str) -> Result<pb::ModelProto, ModelError> {

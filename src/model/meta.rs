@@ -8,14 +8,16 @@
 
 pub use crate::image::preprocess::{ChannelOrder, InputSpec};
 use crate::limits::{read_bounded, MAX_CLASSES, MAX_CLASS_SCORES, MAX_SIDECAR_BYTES};
-use crate::ssd::{BoxDecode, ConfKind, NmsConfig, PriorClip, PriorConfig, Variances};
+use crate::ssd::{BoxDecode, CodeOrder, ConfKind, NmsConfig, PriorClip, Priors, Variances};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The schema this build writes and the newest it reads. Version 2 added `decode` and the
-/// `"size"` prior clip (torchvision's conventions); version 1 files read unchanged.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `"size"` prior clip (torchvision's conventions); version 3 TensorFlow's conventions
+/// (anchors generated as TensorFlow does or held in the model, `yxhw` box codes, sigmoid
+/// scores, class-agnostic NMS, TF1 resizing). Version 1 and 2 files read unchanged.
+pub const SCHEMA_VERSION: u32 = 3;
 /// Prefix of every metadata_props key we own.
 pub const KEY_PREFIX: &str = "ssd_edge.";
 /// The key that marks a model as carrying our metadata.
@@ -98,7 +100,7 @@ pub struct ModelMeta {
     /// Class names by model class index; index 0 is the background class.
     pub labels: Vec<String>,
     pub input: InputSpec,
-    pub priors: PriorConfig,
+    pub priors: Priors,
     #[serde(default)]
     pub variances: Variances,
     /// Box decoding conventions beyond the variances (schema 2); absent means ssd.pytorch's.
@@ -241,7 +243,22 @@ impl ModelMeta {
         if !i.scale.is_finite() || i.scale == 0.0 || i.mean.iter().any(|m| !m.is_finite()) {
             return bad("input.scale and input.mean must be finite (scale non-zero)".into());
         }
-        let needs_v2 = !self.decode.is_default() || self.priors.clip == PriorClip::Size;
+        let needs_v3 = self.priors.needs_v3()
+            || self.decode.order != CodeOrder::Xywh
+            || self.conf_kind == ConfKind::Sigmoid
+            || self.nms.class_agnostic
+            || !self.input.resize.is_half_pixel();
+        if needs_v3 && self.schema_version < 3 {
+            return bad(format!(
+                "TensorFlow's conventions (anchors, yxhw codes, sigmoid, class-agnostic NMS, TF1 resize) need schema version 3, the metadata says {}",
+                self.schema_version
+            ));
+        }
+        let needs_v2 = !self.decode.is_default()
+            || self
+                .priors
+                .grid()
+                .is_some_and(|g| g.clip == PriorClip::Size);
         if needs_v2 && self.schema_version < 2 {
             return bad(format!(
                 "`decode` and the \"size\" prior clip need schema version 2, the metadata says {}",
@@ -286,14 +303,9 @@ impl ModelMeta {
             .validate()
             .map_err(|e| MetaError::Invalid(format!("priors: {e}")))?;
         // The decoder keeps P candidates per class: bound classes x priors before it
-        // allocates.
-        let scores = self.priors.num_priors() as u64 * self.labels.len() as u64;
-        if scores > MAX_CLASS_SCORES {
-            return bad(format!(
-                "{} priors x {} classes = {scores} class scores per frame, more than the limit of {MAX_CLASS_SCORES}",
-                self.priors.num_priors(),
-                self.labels.len()
-            ));
+        // allocates (an anchor tensor is bounded when the model is read).
+        if let Some(p) = self.priors.num_priors() {
+            check_class_scores(p, self.labels.len())?;
         }
         Ok(())
     }
@@ -429,6 +441,17 @@ impl ModelMeta {
     }
 }
 
+/// Bounds priors x classes, the decoder's candidate space.
+pub fn check_class_scores(priors: usize, classes: usize) -> Result<(), MetaError> {
+    let scores = priors as u64 * classes as u64;
+    if scores > MAX_CLASS_SCORES {
+        return Err(MetaError::Invalid(format!(
+            "{priors} priors x {classes} classes = {scores} class scores per frame, more than the limit of {MAX_CLASS_SCORES}"
+        )));
+    }
+    Ok(())
+}
+
 fn check_version(version: u32) -> Result<(), MetaError> {
     if version == 0 {
         return Err(MetaError::ZeroVersion);
@@ -453,7 +476,7 @@ fn check_field(field: &str, v: serde_json::Value) -> Result<(), String> {
         "architecture" => chk::<String>(v),
         "labels" => chk::<Vec<String>>(v),
         "input" => chk::<InputSpec>(v),
-        "priors" => chk::<PriorConfig>(v),
+        "priors" => chk::<Priors>(v),
         "variances" => chk::<Variances>(v),
         "decode" => chk::<BoxDecode>(v),
         "conf_kind" => chk::<ConfKind>(v),

@@ -66,6 +66,25 @@ pub struct BoxDecode {
     /// ln(1000 / 16)), so a wild width or height cannot overflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_log_scale: Option<f32>,
+    /// The order of the four predicted values (schema 3): ours and torchvision's `xywh`, or
+    /// TensorFlow's `yxhw` (`[ty, tx, th, tw]`).
+    #[serde(default, skip_serializing_if = "CodeOrder::is_xywh")]
+    pub order: CodeOrder,
+}
+
+/// Order of a box code's four values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeOrder {
+    #[default]
+    Xywh,
+    Yxhw,
+}
+
+impl CodeOrder {
+    pub fn is_xywh(&self) -> bool {
+        *self == CodeOrder::Xywh
+    }
 }
 
 impl BoxDecode {
@@ -74,6 +93,7 @@ impl BoxDecode {
         Self {
             clip: true,
             max_log_scale: Some((1000.0f64 / 16.0).ln() as f32),
+            order: CodeOrder::Xywh,
         }
     }
 
@@ -84,7 +104,10 @@ impl BoxDecode {
     /// [`decode`] under these conventions.
     #[inline]
     pub fn apply(&self, loc: &[f32; 4], prior: &CenterBox, v: Variances) -> CornerBox {
-        let mut l = *loc;
+        let mut l = match self.order {
+            CodeOrder::Xywh => *loc,
+            CodeOrder::Yxhw => [loc[1], loc[0], loc[3], loc[2]],
+        };
         if let Some(m) = self.max_log_scale {
             // Clamp in the scaled domain (`loc * v.size <= m`), as torchvision clamps dw, dh.
             for x in &mut l[2..] {

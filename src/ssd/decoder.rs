@@ -21,12 +21,20 @@ pub struct Detection {
 pub const MAX_DETECTIONS: usize = 300;
 pub type Detections = heapless::Vec<Detection, MAX_DETECTIONS>;
 
-/// Whether `conf` holds raw logits (softmax applied here) or probabilities.
+/// Whether `conf` holds raw logits (softmax over classes applied here), probabilities, or
+/// independent per-class logits (schema 3: a sigmoid each, TensorFlow's SSDs; slot 0 is still
+/// the background and never reported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfKind {
     Logits,
     Scores,
+    Sigmoid,
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 /// A detection before its box is looked up: one per class survivor.
@@ -170,48 +178,97 @@ impl Decoder {
         } else {
             f32::NEG_INFINITY
         };
+        // sigmoid(x) > thr exactly when x > ln(thr / (1 - thr)): no exp for most priors.
+        let sigmoid_cut = if thr <= 0.0 {
+            f32::NEG_INFINITY
+        } else if thr >= 1.0 {
+            f32::INFINITY
+        } else {
+            (thr / (1.0 - thr)).ln() - 1e-4
+        };
+        let agnostic = self.nms.class_agnostic;
         let rows = conf.chunks_exact(self.num_classes);
         for (p, (row, l)) in rows.zip(loc.chunks_exact(4)).enumerate() {
+            let full = row;
             let row = &row[..emitted];
             let mut any = false;
-            match kind {
-                ConfKind::Scores => {
-                    for (c, &s) in row.iter().enumerate().skip(1) {
-                        if s > thr {
-                            self.candidates[c].push(Candidate {
-                                score: s,
-                                index: p as u32,
-                            });
-                            any = true;
-                        }
-                    }
-                }
-                ConfKind::Logits => {
-                    let full = &conf[p * self.num_classes..(p + 1) * self.num_classes];
-                    // NaN logits never become the max, and then give NaN scores, which no
-                    // threshold test passes.
-                    let max = full
-                        .iter()
-                        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
-                    let cut = max + log_thr;
-                    if !row[1..].iter().any(|&x| x > cut) {
-                        continue;
-                    }
-                    for (e, &x) in self.exps.iter_mut().zip(full) {
-                        *e = exp_nonpositive(x - max);
-                    }
-                    let sum: f32 = self.exps.iter().sum();
-                    for (c, &x) in row.iter().enumerate().skip(1) {
-                        if x <= cut {
+            let mut push = |c: usize, s: f32, cands: &mut Vec<Vec<Candidate>>| {
+                cands[c].push(Candidate {
+                    score: s,
+                    index: p as u32,
+                });
+                any = true;
+            };
+            if agnostic {
+                // One candidate per box: its best object class (every score form is monotonic
+                // in the raw value, so the best raw value is the best score).
+                let Some((c, &x)) = row
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .reduce(|a, b| if b.1 > a.1 { b } else { a })
+                else {
+                    continue;
+                };
+                let s = match kind {
+                    ConfKind::Scores => x,
+                    ConfKind::Sigmoid if x <= sigmoid_cut => continue,
+                    ConfKind::Sigmoid => sigmoid(x),
+                    ConfKind::Logits => {
+                        let max = full
+                            .iter()
+                            .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+                        if x <= max + log_thr {
                             continue;
                         }
-                        let s = self.exps[c] / sum;
-                        if s > thr {
-                            self.candidates[c].push(Candidate {
-                                score: s,
-                                index: p as u32,
-                            });
-                            any = true;
+                        let sum: f32 = full.iter().map(|&v| exp_nonpositive(v - max)).sum();
+                        exp_nonpositive(x - max) / sum
+                    }
+                };
+                if s > thr {
+                    push(c, s, &mut self.candidates);
+                }
+            } else {
+                match kind {
+                    ConfKind::Scores => {
+                        for (c, &s) in row.iter().enumerate().skip(1) {
+                            if s > thr {
+                                push(c, s, &mut self.candidates);
+                            }
+                        }
+                    }
+                    ConfKind::Sigmoid => {
+                        for (c, &x) in row.iter().enumerate().skip(1) {
+                            if x > sigmoid_cut {
+                                let s = sigmoid(x);
+                                if s > thr {
+                                    push(c, s, &mut self.candidates);
+                                }
+                            }
+                        }
+                    }
+                    ConfKind::Logits => {
+                        // NaN logits never become the max, and then give NaN scores, which no
+                        // threshold test passes.
+                        let max = full
+                            .iter()
+                            .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+                        let cut = max + log_thr;
+                        if !row[1..].iter().any(|&x| x > cut) {
+                            continue;
+                        }
+                        for (e, &x) in self.exps.iter_mut().zip(full) {
+                            *e = exp_nonpositive(x - max);
+                        }
+                        let sum: f32 = self.exps.iter().sum();
+                        for (c, &x) in row.iter().enumerate().skip(1) {
+                            if x <= cut {
+                                continue;
+                            }
+                            let s = self.exps[c] / sum;
+                            if s > thr {
+                                push(c, s, &mut self.candidates);
+                            }
                         }
                     }
                 }
@@ -265,7 +322,14 @@ impl Decoder {
                     break;
                 }
                 let b = self.boxes[k.prior as usize];
-                let kept = &mut self.kept_by_class[usize::from(k.class)];
+                // Class-agnostic NMS keeps every survivor in one list (slot 0 is otherwise
+                // unused: background is never a candidate).
+                let list = if self.nms.class_agnostic {
+                    0
+                } else {
+                    usize::from(k.class)
+                };
+                let kept = &mut self.kept_by_class[list];
                 if survives(&b, kept, self.nms.iou_threshold) {
                     // Cannot fail: at most MAX_DETECTIONS entries are pushed.
                     let _ = out.push(Detection {

@@ -4,6 +4,7 @@
 //! ground truth. Semantics follow amdegroot/ssd.pytorch, whose
 //! reference values the tests in `tests/ssd_reference.rs` reproduce.
 
+mod anchors;
 mod codec;
 mod decoder;
 mod error;
@@ -14,8 +15,10 @@ mod priors;
 mod softmax_exp;
 mod voc_match;
 
+pub use anchors::{AnchorCoords, AnchorTensor, Priors, SsdAnchors};
 pub use codec::{
-    center_to_corner, corner_to_center, decode, encode, BoxDecode, CenterBox, CornerBox, Variances,
+    center_to_corner, corner_to_center, decode, encode, BoxDecode, CenterBox, CodeOrder, CornerBox,
+    Variances,
 };
 pub use decoder::{ConfKind, Decoder, Detection, Detections, MAX_DETECTIONS};
 pub use error::SsdError;

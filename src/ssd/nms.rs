@@ -16,6 +16,10 @@ pub struct NmsConfig {
     pub top_k: usize,
     /// Detections kept per image over all classes (capped at `MAX_DETECTIONS`).
     pub keep_top_k: usize,
+    /// Schema 3: each box competes with its best class only, and boxes of different classes
+    /// suppress each other (TensorFlow's coco-ssd, MediaPipe). Default: per-class NMS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub class_agnostic: bool,
 }
 
 impl Default for NmsConfig {
@@ -25,6 +29,7 @@ impl Default for NmsConfig {
             iou_threshold: 0.45,
             top_k: 200,
             keep_top_k: 200,
+            class_agnostic: false,
         }
     }
 }

@@ -161,7 +161,7 @@ fn bad_files_and_arguments_are_clear_errors() {
     assert_eq!(m.labels.len(), 91);
     assert_eq!(m.labels[1], "person");
     assert_eq!((m.input.width, m.input.height), (320, 320));
-    assert_eq!(m.priors.num_priors(), 3234);
+    assert_eq!(m.priors.num_priors(), Some(3234));
     assert!(m.decode.clip && m.decode.max_log_scale.is_some());
     assert_eq!(m.schema_version, 2);
     let prov = m.provenance.notes.as_deref().unwrap_or("");

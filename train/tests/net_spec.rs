@@ -187,7 +187,7 @@ fn a_prior_preset_replaces_the_boxes_and_reaches_the_metadata() {
         ssd_edge::model::InputSpec::imagenet_rgb(300),
         Default::default(),
     );
-    assert_eq!(meta.priors, PriorConfig::ssd300_street());
+    assert_eq!(meta.priors.grid(), Some(&PriorConfig::ssd300_street()));
 
     let err = NetSpec::from_name("mobile@0.25+wide", 4)
         .unwrap_err()

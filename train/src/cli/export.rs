@@ -50,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.out.display(),
         meta.architecture,
         meta.labels.len(),
-        meta.priors.num_priors(),
+        meta.priors.num_priors().unwrap_or(0),
         meta.detection_threshold
     );
     Ok(ExitCode::SUCCESS)

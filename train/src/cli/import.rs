@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         m.labels.len(),
         m.input.width,
         m.input.height,
-        m.priors.num_priors(),
+        m.priors.num_priors().unwrap_or(0),
         imported.spec.num_params()
     );
     Ok(ExitCode::SUCCESS)

@@ -366,7 +366,7 @@ fn check_meta(spec: &NetSpec, meta: &ModelMeta) -> Result<(), ExportError> {
             spec.num_classes
         ));
     }
-    if meta.priors != spec.priors {
+    if meta.priors.grid() != Some(&spec.priors) {
         return bad("prior configuration differs from the network's".into());
     }
     if meta.input.width as usize != spec.input_size || meta.input.height as usize != spec.input_size
@@ -415,7 +415,7 @@ pub fn meta_for(
         },
         labels,
         input,
-        priors: spec.priors.clone(),
+        priors: spec.priors.clone().into(),
         variances: spec.variances,
         decode: spec.decode,
         conf_kind: ssd_edge::ssd::ConfKind::Logits,

@@ -66,8 +66,8 @@ pub use ssd_edge::image::preprocess::InputSpec;
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
     pub input: InputSpec,
-    /// Whether the conf output holds logits (softmax before comparing scores).
-    pub conf_logits: bool,
+    /// What the conf output holds (softmax or sigmoid before comparing scores).
+    pub conf_kind: ssd_edge::ssd::ConfKind,
     pub conf_output: Option<String>,
 }
 
@@ -79,6 +79,8 @@ struct RawInput {
     mean: [f32; 3],
     std: [f32; 3],
     scale: f32,
+    #[serde(default)]
+    resize: ssd_edge::image::preprocess::Resize,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -100,10 +102,16 @@ impl ModelInfo {
         if input.width == 0 || input.height == 0 || input.std.contains(&0.0) {
             return Err("input size and std must be non-zero".into());
         }
-        let conf_logits = match conf_kind.as_deref() {
-            Some("logits") | None => true,
-            Some("scores") => false,
-            Some(other) => return Err(format!("conf_kind {other:?} is neither logits nor scores")),
+        use ssd_edge::ssd::ConfKind;
+        let conf_kind = match conf_kind.as_deref() {
+            Some("logits") | None => ConfKind::Logits,
+            Some("scores") => ConfKind::Scores,
+            Some("sigmoid") => ConfKind::Sigmoid,
+            Some(other) => {
+                return Err(format!(
+                    "conf_kind {other:?} is none of logits, scores or sigmoid"
+                ))
+            }
         };
         Ok(ModelInfo {
             input: InputSpec {
@@ -113,8 +121,9 @@ impl ModelInfo {
                 mean: input.mean,
                 std: input.std,
                 scale: input.scale,
+                resize: input.resize,
             },
-            conf_logits,
+            conf_kind,
             conf_output: outputs.and_then(|o| o.conf),
         })
     }
@@ -490,9 +499,17 @@ fn compare_outputs(
         let shape = fo[ci].shape().to_vec();
         let classes = *shape.last().unwrap_or(&1);
         let (mut fs, mut qs) = (micro::as_f32(&fo[ci])?, micro::as_f32(&qo[ci])?);
-        if info.conf_logits {
-            softmax_rows(&mut fs, classes);
-            softmax_rows(&mut qs, classes);
+        match info.conf_kind {
+            ssd_edge::ssd::ConfKind::Logits => {
+                softmax_rows(&mut fs, classes);
+                softmax_rows(&mut qs, classes);
+            }
+            ssd_edge::ssd::ConfKind::Sigmoid => {
+                for x in fs.iter_mut().chain(qs.iter_mut()) {
+                    *x = 1.0 / (1.0 + (-*x).exp());
+                }
+            }
+            ssd_edge::ssd::ConfKind::Scores => {}
         }
         for (a, b) in fs.iter().zip(&qs) {
             let d = (a - b).abs();
@@ -508,7 +525,11 @@ fn compare_outputs(
     scores.name = format!(
         "scores ({}{})",
         names[conf_ix.unwrap_or(0)],
-        if info.conf_logits { ", softmax" } else { "" }
+        match info.conf_kind {
+            ssd_edge::ssd::ConfKind::Logits => ", softmax",
+            ssd_edge::ssd::ConfKind::Sigmoid => ", sigmoid",
+            ssd_edge::ssd::ConfKind::Scores => "",
+        }
     );
     Ok(AccuracyReport {
         images: images.len(),
