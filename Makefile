@@ -77,6 +77,12 @@ $(NODE_STAMP): | deps-real
 	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline
 	touch $@
 
+# models/coco-labels.json: the 91 class slots (0 background, COCO ids 1-90, unused ids named
+# unused-ID) from the pinned coco-ssd's dist/classes.js. Sources and licences: models/NOTICE.
+.PHONY: coco-labels
+coco-labels: deps-real
+	python3 scripts/coco_labels.py --tarball $(REAL)/tensorflow-models-coco-ssd-2.2.3.tgz > models/coco-labels.json
+
 # What tests read to find them (tests skip or fail as each says when one is missing).
 REAL_ENV = SSD_EDGE_VTEST=$(VTEST) SSD_EDGE_COCO_TFJS=$(COCO_TFJS) \
            SSD_EDGE_OBJECTRON=$(OBJECTRON_DATA) SSD_EDGE_REAL_DATA=$(REAL_DATA) \
