@@ -317,7 +317,7 @@ run_pkg() {
     local fixtures="$CARGO_TARGET_DIR/cross-fixtures" image
     image="$fixtures/scene1.png"
     if [ ! -f "$image" ]; then
-        SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --test cross_fixture -- \
+        SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --workspace --test cross_fixture -- \
             --ignored --exact write_cross_fixtures >/dev/null
     fi
     local t0 out
