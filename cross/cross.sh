@@ -199,6 +199,12 @@ detect() {
     echo "cross: detect under $runner: ${#images[@]} image(s), model $model, $(elapsed "$t0") s"
     python3 "$here/compare_detections.py" --threshold "$threshold" \
         "$out/host.jsonl" "$out/target.jsonl"
+    # Checked: kept under the hash of binary, model, images, threshold and emulator, so that
+    # package/package.sh need not emulate the same run again for the same bytes.
+    local memo
+    memo=$("$root/scripts/detect_memo.sh" "${QEMU:-}" "$bin" "$model" "$threshold" "${images[@]}")
+    mkdir -p "$(dirname "$memo")"
+    cp "$out/target.jsonl" "$memo"
 }
 
 case "$cmd" in
