@@ -165,7 +165,63 @@ model-int8: train-tool
 	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
 	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 
-test: setup test-workflow test-edge test-train test-cross test-package
+# ---- make test: every check, in timed phases (README "Test time") --------------------------
+# The phases run in this fixed order through scripts/phase.sh, which appends each one's wall
+# and CPU seconds to $(PHASE_LOG); the table is printed at the end, also when a phase fails
+# (then `make test` fails after it). Builds are phases of their own (`cargo test --no-run`,
+# `cross/cross.sh build` and `unit-build`), so a log shows compile time apart from test time.
+# Setup steps: TEST_SETUP, one phase each (a new deps-* target that `make test` needs goes
+# there), then `setup:rest` runs `make setup` whole, so a step added there alone still runs
+# (and its time shows in that phase). Each release binary is built once, then used by its
+# qemu checks and its package.
+#
+# Every host test is built and run in one cargo graph, `cargo test --workspace`: ssd-train
+# depends on ssd-edge with `default-features = false`, and cargo resolves features per
+# selected package, so `cargo test -p ssd-edge` and `cargo test -p ssd-train` compile ssd-edge
+# and the whole tract stack twice with different features (hyper turns on smallvec features
+# that tract's crates then see). One selection means one feature set: ssd-edge with its
+# default features, each dependency compiled once. The phases pick their tests by target
+# (`--lib --bins`, `--doc`, `--test NAME` from scripts/test_targets.sh) in that same graph.
+# `make test-edge` / `make test-train` stay package-wise (no libtorch needed for the first).
+TEST_SETUP  = deps-apt deps-rust deps-venv
+PHASE_LOG  ?= $(CARGO_TARGET_DIR)/make-test-phases.tsv
+export PHASE_LOG
+PHASE      := scripts/phase.sh
+HOST_TEST  := cargo test --workspace
+SUBMAKE    := $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST))
+# A newline, so that a $(foreach) in a recipe gives one recipe line (one phase) per item.
+define NL
+
+
+endef
+.PHONY: test-phases
+
+test:
+	@scripts/phase_table.sh --reset $(PHASE_LOG)
+	@$(SUBMAKE) test-phases; rc=$$?; scripts/phase_table.sh $(PHASE_LOG); exit $$rc
+
+test-phases: export CROSS_THRESHOLD ?= 0.35
+test-phases: export CROSS_IMAGES ?= $(CARGO_TARGET_DIR)/cross-fixtures/scene1.png
+test-phases:
+	$(foreach d,$(TEST_SETUP),@$(PHASE) setup:$(d) -- $(SUBMAKE) $(d)$(NL))
+	@$(PHASE) setup:rest -- $(SUBMAKE) setup
+	@$(PHASE) test:workflow -- $(SUBMAKE) test-workflow
+	@$(PHASE) build:host-tests -- $(HOST_TEST) --no-run
+	@$(PHASE) test:host-unit -- $(HOST_TEST) --lib --bins
+	@$(PHASE) test:host-doc -- $(HOST_TEST) --doc
+	@$(PHASE) test:ssd-edge -- scripts/test_targets.sh ssd-edge $(HOST_TEST)
+	@$(PHASE) test:ssd-train -- scripts/test_targets.sh ssd-train $(HOST_TEST)
+	@$(PHASE) build:release-aarch64 -- cross/cross.sh build $(CROSS_AARCH64)
+	@$(PHASE) build:qemu-unit-aarch64 -- cross/cross.sh unit-build $(CROSS_AARCH64)
+	@$(PHASE) qemu:unit-aarch64 -- cross/cross.sh unit $(CROSS_AARCH64)
+	@$(PHASE) qemu:detect-aarch64 -- cross/cross.sh detect $(CROSS_AARCH64)
+	@$(PHASE) build:release-armv7 -- cross/cross.sh build $(CROSS_ARMV7)
+	@$(PHASE) qemu:detect-armv7 -- cross/cross.sh detect $(CROSS_ARMV7)
+	@$(PHASE) build:release-x86_64 -- cross/cross.sh build $(CROSS_X86_64)
+	@$(PHASE) package:build-arm64 -- package/package.sh build $(CROSS_AARCH64) $(PACKAGE_DIR)
+	@$(PHASE) package:build-armhf -- package/package.sh build $(CROSS_ARMV7) $(PACKAGE_DIR)
+	@$(PHASE) package:build-amd64 -- package/package.sh build $(CROSS_X86_64) $(PACKAGE_DIR)
+	$(foreach a,arm64 armhf amd64,@$(PHASE) package:test-$(a) -- package/package.sh test $(filter %_$(a).deb,$(DEBS))$(NL))
 
 test-edge: deps-apt deps-real deps-node
 	$(REAL_ENV) cargo test -p ssd-edge

@@ -3,6 +3,7 @@
 #
 #   cross/cross.sh build  TARGET   release binary: stripped, static; prints size, `file`, --version
 #   cross/cross.sh unit   TARGET   SSD-math tests (no tract) built for TARGET, run under qemu
+#   cross/cross.sh unit-build TARGET   only build those tests (make test times build and run apart)
 #   cross/cross.sh detect TARGET   `ssd-edge detect` under qemu vs the host build: same detections
 #   cross/cross.sh test   TARGET   unit + detect
 #
@@ -111,17 +112,36 @@ build() {
     esac
 }
 
+# The SSD-math tests build in the release profile with debug assertions and overflow checks
+# turned back on for ssd-edge alone: the checks of the dev profile (whose dependencies are
+# optimised and unchecked, as release's are), while every dependency unit the tests share
+# with the release binary of `build` (same target, profile, flags and features: 96 of the 143
+# units for aarch64 by `cargo test --unit-graph`) is reused rather than compiled again.
+test_profile=(--release
+    --config 'profile.release.package.ssd-edge.debug-assertions=true'
+    --config 'profile.release.package.ssd-edge.overflow-checks=true')
+
 # Runs one cargo test invocation for the target and insists that tests actually ran: a
 # filter or a renamed file must not turn the check into "0 passed".
 run_tests() {
     local log
     log=$(mktemp)
-    cargo test --target "$target" --no-default-features "$@" 2>&1 | tee "$log"
+    cargo test "${test_profile[@]}" --target "$target" --no-default-features "$@" 2>&1 | tee "$log"
     local passed
     passed=$(awk '/^test result: ok\./ { n += $4 } END { print n + 0 }' "$log")
     rm -f "$log"
     [ "$passed" -gt 0 ] || { echo "cross: FAIL: no tests ran for: $*" >&2; exit 1; }
     echo "cross: $passed test(s) passed under $runner: $*"
+}
+
+# Both SSD-math test binaries in one cargo call, nothing run: the same units `unit` then finds
+# fresh (same target, features and profile), so the build and the emulated run are timed apart.
+unit_build() {
+    local t0
+    t0=$(now)
+    cargo test "${test_profile[@]}" --target "$target" --no-default-features --no-run \
+        --test ssd_reference --lib
+    echo "cross: SSD-math tests for $target built in $(elapsed "$t0") s"
 }
 
 unit() {
@@ -138,9 +158,12 @@ unit() {
 detect() {
     [ -x "$bin" ] || { echo "cross: $bin missing: run 'cross/cross.sh build $target' first" >&2; exit 1; }
     # Model and images are written by the host build (tests/cross_fixture.rs), so they always
-    # match the current model format and nothing binary is committed.
+    # match the current model format and nothing binary is committed. `--workspace`: the one
+    # host graph of `make test` (README "Test time"), so nothing is compiled again here; cargo
+    # builds the package's binary for its integration tests, which leaves the host
+    # $CARGO_TARGET_DIR/debug/ssd-edge that is compared with the target's below.
     local fixtures="$CARGO_TARGET_DIR/cross-fixtures"
-    SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --test cross_fixture -- \
+    SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --workspace --test cross_fixture -- \
         --ignored --exact write_cross_fixtures >/dev/null
     # The shipped model on a synthetic scene once it exists, else the tests' tiny SSD on two
     # colour-patch images: emulated tract runs thousands of times slower than native.
@@ -164,7 +187,7 @@ detect() {
     [ -f "$model" ] || { echo "cross: model $model not found" >&2; exit 1; }
     local threshold=${CROSS_THRESHOLD:-0.3}
     local host_bin="$CARGO_TARGET_DIR/debug/ssd-edge"
-    cargo build --bin ssd-edge
+    [ -x "$host_bin" ] || { echo "cross: host build $host_bin missing after the fixture step" >&2; exit 1; }
     local out
     out=$(mktemp -d)
     # shellcheck disable=SC2064
@@ -176,11 +199,18 @@ detect() {
     echo "cross: detect under $runner: ${#images[@]} image(s), model $model, $(elapsed "$t0") s"
     python3 "$here/compare_detections.py" --threshold "$threshold" \
         "$out/host.jsonl" "$out/target.jsonl"
+    # Checked: kept under the hash of binary, model, images, threshold and emulator, so that
+    # package/package.sh need not emulate the same run again for the same bytes.
+    local memo
+    memo=$("$root/scripts/detect_memo.sh" "${QEMU:-}" "$bin" "$model" "$threshold" "${images[@]}")
+    mkdir -p "$(dirname "$memo")"
+    cp "$out/target.jsonl" "$memo"
 }
 
 case "$cmd" in
     build) build ;;
     unit) unit ;;
+    unit-build) unit_build ;;
     detect) detect ;;
     test) unit; detect ;;
     *) usage ;;

@@ -317,13 +317,24 @@ run_pkg() {
     local fixtures="$CARGO_TARGET_DIR/cross-fixtures" image
     image="$fixtures/scene1.png"
     if [ ! -f "$image" ]; then
-        SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --test cross_fixture -- \
+        SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --workspace --test cross_fixture -- \
             --ignored --exact write_cross_fixtures >/dev/null
     fi
-    local t0 out
-    t0=$(now)
-    out=$(run detect --model "$share/default.onnx" --threshold 0.35 "$image")
-    echo "package: $arch: detect with the packaged model: $(elapsed "$t0") s"
+    local t0 out memo
+    memo=$("$root/scripts/detect_memo.sh" "$runner" "$bin" "$share/default.onnx" 0.35 "$image")
+    local dropins=("$dir"/usr/lib/systemd/system/ssd-edge.service.d/*.conf)
+    if [ -n "$runner" ] && [ -s "$memo" ] && [ ! -e "${dropins[0]}" ]; then
+        # Emulated, minutes: `cross/cross.sh detect` (make test's qemu:detect phase) already
+        # ran these very bytes (binary, model, image) under this emulator, and its output
+        # matched the host build's; the check below runs on that output. (Not where the
+        # package sets a service environment, which cross.sh did not have.)
+        out=$(cat "$memo")
+        echo "package: $arch: detect with the packaged model: the same binary, model and image as cross/cross.sh detect ran; its checked output reused"
+    else
+        t0=$(now)
+        out=$(run detect --model "$share/default.onnx" --threshold 0.35 "$image")
+        echo "package: $arch: detect with the packaged model: $(elapsed "$t0") s"
+    fi
     python3 -c '
 import json, sys
 rec = json.loads(sys.argv[1])
