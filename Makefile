@@ -87,6 +87,12 @@ coco-labels: deps-real
 REAL_ENV = SSD_EDGE_VTEST=$(VTEST) SSD_EDGE_COCO_TFJS=$(COCO_TFJS) \
            SSD_EDGE_OBJECTRON=$(OBJECTRON_DATA) SSD_EDGE_REAL_DATA=$(REAL_DATA) \
            SSD_EDGE_TFJS_NODE=$(NODE_DIR)
+# The same for every recipe (make test's phases run cargo directly).
+export SSD_EDGE_VTEST     ?= $(VTEST)
+export SSD_EDGE_COCO_TFJS ?= $(COCO_TFJS)
+export SSD_EDGE_OBJECTRON ?= $(OBJECTRON_DATA)
+export SSD_EDGE_REAL_DATA ?= $(REAL_DATA)
+export SSD_EDGE_TFJS_NODE ?= $(NODE_DIR)
 
 # TF.js reference outputs (tests/support/tfjs_reference.py) of coco-ssd's graph on four real
 # inputs, into $(TFJS_REF_DIR): raw f32 tensors + JSON per image. About 30 s.
@@ -113,6 +119,29 @@ run: deps-apt
 	$(EDGE) run --config deploy/synth.toml --db $(RUN_DIR)/counts.db $(RUN_ARGS) > $(RUN_DIR)/frames.jsonl
 	@tail -n 1 $(RUN_DIR)/frames.jsonl | python3 deploy/counts_vs_truth.py
 	$(EDGE) report --db $(RUN_DIR)/counts.db --by minute
+
+# ---- The real COCO model (models/README.md "COCO SSDLite MobileNetV2") --------------------
+# coco-ssd's TF.js graph (TF Object Detection API ssdlite_mobilenet_v2_coco, Apache-2.0, see
+# models/NOTICE) imported by `ssd-edge import`, then quantized calibrated on real images: OpenCV's
+# sample photos and the first 400 frames of vtest.avi (every 20th). The four reference images
+# of tests/import_tfjs.rs and vtest.avi's frames from 400 on are kept apart for evaluation.
+COCO_FLOAT     := models/coco-ssdlite-mnv2-float.onnx
+COCO_INT8      := models/coco-ssdlite-mnv2.onnx
+COCO_CALIB_DIR ?= $(CACHE)/coco-calib
+COCO_STILLS    := aero1.jpg aero3.jpg apple.jpg baboon.jpg basketball2.png building.jpg \
+                  butterfly.jpg fruits.jpg home.jpg leuvenA.jpg leuvenB.jpg orange.jpg \
+                  squirrel_cls.jpg stuff.jpg starry_night.jpg
+.PHONY: model-coco
+model-coco: train-tool deps-real
+	cargo build --bin ssd-edge
+	$(EDGE) import --from tfjs --weights $(COCO_TFJS) --labels models/coco-labels.json \
+	  --out $(COCO_FLOAT)
+	rm -rf $(COCO_CALIB_DIR) && mkdir -p $(COCO_CALIB_DIR)
+	cd $(REAL_DATA) && cp $(COCO_STILLS) $(COCO_CALIB_DIR)/
+	ffmpeg -loglevel error -i $(VTEST) -vf "select='lt(n\,400)*not(mod(n\,20))'" -vsync 0 \
+	  $(COCO_CALIB_DIR)/vtest_%02d.png
+	$(TRAIN) quantize --model $(COCO_FLOAT) --calib $(COCO_CALIB_DIR) --float-depthwise \
+	  --weight-scale tensor --out $(COCO_INT8)
 
 # ---- The shipped models (models/README.md is the model card) --------------------------------
 # Reproducible from seeds on CPU (`model-float` about 110 minutes on a 2-core Xeon, 140 on a
@@ -183,7 +212,7 @@ model-int8: train-tool
 # default features, each dependency compiled once. The phases pick their tests by target
 # (`--lib --bins`, `--doc`, `--test NAME` from scripts/test_targets.sh) in that same graph.
 # `make test-edge` / `make test-train` stay package-wise (no libtorch needed for the first).
-TEST_SETUP  = deps-apt deps-rust deps-venv
+TEST_SETUP  = deps-apt deps-rust deps-venv deps-real deps-node
 PHASE_LOG  ?= $(CARGO_TARGET_DIR)/make-test-phases.tsv
 export PHASE_LOG
 PHASE      := scripts/phase.sh

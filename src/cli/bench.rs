@@ -184,7 +184,11 @@ pub fn run(args: Args, threads: usize) -> Result<ExitCode> {
     };
     for model in models {
         let loading = Instant::now();
-        let mut detector = super::detect::load_detector(model.as_deref(), None)?;
+        let mut detector = super::detect::load_detector(
+            model.as_deref(),
+            None,
+            ssd_edge::model::ModelFamily::Synthetic,
+        )?;
         let load_ms = ms(loading.elapsed());
         let name = detector.origin().to_string();
         let mut tracker = Tracker::new(&TrackerConfig::default());

@@ -7,7 +7,7 @@ use serde::Serialize;
 use ssd_edge::frame::Frame;
 use ssd_edge::image::{annotate, still};
 use ssd_edge::model::meta::parse_threshold;
-use ssd_edge::model::{auto, default_model, Detector};
+use ssd_edge::model::{auto, default_model, Detector, ModelFamily};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
 use ssd_edge::ssd::Detections;
 use std::collections::HashSet;
@@ -18,9 +18,9 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// ONNX model, or `auto`: the faster of models/default.onnx and default-float.onnx on
-    /// this machine [default: models/default.onnx, or the embedded model when built with
-    /// feature embed-model].
+    /// ONNX model, or `auto`: the faster of models/coco-ssdlite-mnv2.onnx (int8) and its
+    /// -float twin on this machine [default: the real COCO model
+    /// models/coco-ssdlite-mnv2.onnx, or the embedded one when built with feature embed-model].
     #[arg(long, value_name = "M.onnx")]
     pub model: Option<PathBuf>,
     /// Sidecar TOML describing a model without ssd-edge metadata (replaces the model's own).
@@ -37,23 +37,28 @@ pub struct Args {
     pub images: Vec<PathBuf>,
 }
 
-/// Loads the model named by `--model`/`--sidecar`, or the default one. `auto` (or `DIR/auto`)
-/// keeps the faster of the folder's int8 and float variants on this machine.
-pub fn load_detector(model: Option<&Path>, sidecar: Option<&Path>) -> Result<Detector> {
+/// Loads the model named by `--model`/`--sidecar`, or the family's default one. `auto` (or
+/// `DIR/auto`) keeps the faster of the folder's int8 and float variants of the family on this
+/// machine.
+pub fn load_detector(
+    model: Option<&Path>,
+    sidecar: Option<&Path>,
+    family: ModelFamily,
+) -> Result<Detector> {
     Ok(match model {
-        Some(path) if auto::is_auto(path) => load_auto(path, sidecar)?,
+        Some(path) if auto::is_auto(path) => load_auto(path, sidecar, family)?,
         Some(path) => Detector::load(path, sidecar)?,
-        None => default_model().load(sidecar)?,
+        None => default_model(family).load(sidecar)?,
     })
 }
 
-fn load_auto(path: &Path, sidecar: Option<&Path>) -> Result<Detector> {
+fn load_auto(path: &Path, sidecar: Option<&Path>, family: ModelFamily) -> Result<Detector> {
     let dir = auto::variants_dir(path);
-    let Some(variants) = auto::variants_in(dir) else {
+    let Some(variants) = auto::variants_in(dir, family) else {
         bail!(
             "--model {}: needs {} in {} to choose between",
             path.display(),
-            auto::VARIANTS.join(" and "),
+            family.files().join(" and "),
             dir.display()
         );
     };
@@ -95,7 +100,11 @@ fn to_pixels(b: [f32; 4], w: u32, h: u32) -> [f32; 4] {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let mut detector = load_detector(args.model.as_deref(), args.sidecar.as_deref())?;
+    let mut detector = load_detector(
+        args.model.as_deref(),
+        args.sidecar.as_deref(),
+        ModelFamily::Real,
+    )?;
     detector.apply_threshold(args.threshold)?;
     let copies = match &args.annotate {
         Some(dir) => {

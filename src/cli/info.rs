@@ -23,7 +23,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let detector = load_detector(args.model.as_deref(), args.sidecar.as_deref())?;
+    let detector = load_detector(
+        args.model.as_deref(),
+        args.sidecar.as_deref(),
+        ssd_edge::model::ModelFamily::Real,
+    )?;
     if args.json {
         let v = serde_json::json!({
             "model": detector.origin(),

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use ssd_edge::config::EdgeConfig;
 use ssd_edge::count::Counter;
+use ssd_edge::model::ModelFamily;
 use ssd_edge::pipeline::{Pipeline, PipelineConfig};
 #[cfg(feature = "mqtt")]
 use ssd_edge::sink::mqtt;
@@ -29,9 +30,11 @@ pub struct Args {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub src: super::source_args::SourceArgs,
-    /// ONNX model, or `auto` (or `DIR/auto`): the faster of the folder's default.onnx (int8)
-    /// and default-float.onnx, timed at start-up [default: auto when models/ has both, else
-    /// models/default.onnx].
+    /// ONNX model, or `auto` (or `DIR/auto`): the faster of the folder's int8 and float
+    /// variants of the default model, timed at start-up. The default model is the real COCO
+    /// detector (models/coco-ssdlite-mnv2{,-float}.onnx), or for the synthetic source the
+    /// synthetic-street model (models/default{,-float}.onnx) [default: auto when models/ has
+    /// both variants, else the int8 file].
     #[arg(long, value_name = "M.onnx")]
     pub model: Option<PathBuf>,
     /// Sidecar TOML for a model without ssd-edge metadata.
@@ -87,8 +90,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     };
     // A board with both variants runs the faster one (see `model::auto`).
+    let family = if matches!(spec, SourceSpec::Synth(_)) {
+        ModelFamily::Synthetic
+    } else {
+        ModelFamily::Real
+    };
     let auto_default = (!cfg!(feature = "embed-model")
-        && ssd_edge::model::auto::variants_in(Path::new("models")).is_some())
+        && ssd_edge::model::auto::variants_in(Path::new("models"), family).is_some())
     .then(|| Path::new(ssd_edge::model::auto::AUTO));
     let model = args
         .model
@@ -96,7 +104,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .or(cfg.model.path.as_deref())
         .or(auto_default);
     let sidecar = args.sidecar.as_deref().or(cfg.model.sidecar.as_deref());
-    let detector = super::detect::load_detector(model, sidecar)?;
+    let detector = super::detect::load_detector(model, sidecar, family)?;
     let model_name = detector.origin().to_string();
     let input = (detector.meta().input.width, detector.meta().input.height);
     // One rule for `detect` and `run`: the flag, else the config, else the model's own value

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 /// The `--model` value that asks for the selection.
 pub const AUTO: &str = "auto";
 
-/// The variants the selection looks for in a models folder, int8 first (the tie-breaker: it
-/// is the smaller file and the one with headroom on ARM).
-pub const VARIANTS: [&str; 2] = ["default.onnx", "default-float.onnx"];
+/// The variants the selection looks for in a models folder are a family's
+/// ([`ModelFamily::files`](super::ModelFamily::files)), int8 first (the tie-breaker: it is the
+/// smaller file and the one with headroom on ARM).
+use super::ModelFamily;
 
 pub const TIMED_FRAMES: usize = 3;
 pub const ABANDON_FACTOR: u32 = 4;
@@ -42,15 +43,14 @@ pub fn is_auto(model: &Path) -> bool {
 pub fn variants_dir(model: &Path) -> &Path {
     match model.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new(super::DEFAULT_MODEL_PATH)
-            .parent()
-            .expect("the default path has a folder"),
+        _ => Path::new(super::MODELS_DIR),
     }
 }
 
-/// The variants present in `dir`, when there are at least two to choose from.
-pub fn variants_in(dir: &Path) -> Option<Vec<PathBuf>> {
-    let found: Vec<PathBuf> = VARIANTS
+/// The family's variants present in `dir`, when there are at least two to choose from.
+pub fn variants_in(dir: &Path, family: ModelFamily) -> Option<Vec<PathBuf>> {
+    let found: Vec<PathBuf> = family
+        .files()
         .iter()
         .map(|f| dir.join(f))
         .filter(|p| p.is_file())
@@ -259,11 +259,11 @@ mod tests {
     #[test]
     fn finds_variants_only_when_there_is_a_choice() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(variants_in(dir.path()), None);
+        assert_eq!(variants_in(dir.path(), ModelFamily::Synthetic), None);
         std::fs::write(dir.path().join("default.onnx"), b"x").unwrap();
-        assert_eq!(variants_in(dir.path()), None);
+        assert_eq!(variants_in(dir.path(), ModelFamily::Synthetic), None);
         std::fs::write(dir.path().join("default-float.onnx"), b"x").unwrap();
-        let v = variants_in(dir.path()).unwrap();
+        let v = variants_in(dir.path(), ModelFamily::Synthetic).unwrap();
         assert_eq!(v[0].file_name().unwrap(), "default.onnx");
         assert_eq!(v[1].file_name().unwrap(), "default-float.onnx");
         assert!(is_auto(Path::new("auto")));

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub enum ModelError {
     #[error("model file {} does not exist", path.display())]
     NotFound { path: PathBuf },
-    #[error("no model given and the default model {} does not exist: run `make model` to build it, or pass --model M.onnx", path.display())]
+    #[error("no model given and the default model {} does not exist: pass --model M.onnx, or run this from the folder that holds models/ (`make model-coco` imports the real model, `make model` trains the synthetic one)", path.display())]
     NoDefaultModel { path: PathBuf },
     #[error("cannot read model file {}: {error}", path.display())]
     Io {

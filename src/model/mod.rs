@@ -13,6 +13,7 @@ pub use error::ModelError;
 pub use meta::{ChannelOrder, InputSpec, MetaError, ModelMeta, OutputNames, Provenance};
 pub use summary::ModelSummary;
 
+
 use std::path::{Path, PathBuf};
 
 /// Threads for tract's kernels (matrix products and convolutions split over a pool that is
@@ -32,11 +33,43 @@ pub fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Where the CLI looks for a model when none is given, relative to the current directory.
+/// Which shipped model a command defaults to: the real COCO detector for cameras, video,
+/// streams and photos; the synthetic-street model for the synthetic source (its scenes are
+/// what it was trained on, and tests compare it with the generator's exact truth).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFamily {
+    Real,
+    Synthetic,
+}
+
+impl ModelFamily {
+    /// The int8 and float files of the family, int8 first (see [`auto`]).
+    pub fn files(self) -> [&'static str; 2] {
+        match self {
+            ModelFamily::Real => ["coco-ssdlite-mnv2.onnx", "coco-ssdlite-mnv2-float.onnx"],
+            ModelFamily::Synthetic => ["default.onnx", "default-float.onnx"],
+        }
+    }
+
+    /// Where the CLI looks for the family's model when none is given, relative to the
+    /// current directory.
+    pub fn default_path(self) -> PathBuf {
+        Path::new(MODELS_DIR).join(self.files()[0])
+    }
+}
+
+/// The folder of the shipped models, relative to the current directory.
+pub const MODELS_DIR: &str = "models";
+/// The synthetic-street model's path (kept for tools that name it).
 pub const DEFAULT_MODEL_PATH: &str = "models/default.onnx";
 
 #[cfg(feature = "embed-model")]
-static EMBEDDED_MODEL: &[u8] =
+static EMBEDDED_REAL: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/models/coco-ssdlite-mnv2.onnx"
+));
+#[cfg(feature = "embed-model")]
+static EMBEDDED_SYNTHETIC: &[u8] =
     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.onnx"));
 
 /// The model to use when the user names none.
@@ -47,15 +80,18 @@ pub enum DefaultModel {
     File(PathBuf),
 }
 
-/// The embedded model with feature `embed-model`, else `models/default.onnx`.
-pub fn default_model() -> DefaultModel {
+/// The family's embedded model with feature `embed-model`, else its file under `models/`.
+pub fn default_model(family: ModelFamily) -> DefaultModel {
     #[cfg(feature = "embed-model")]
     {
-        DefaultModel::Embedded(EMBEDDED_MODEL)
+        DefaultModel::Embedded(match family {
+            ModelFamily::Real => EMBEDDED_REAL,
+            ModelFamily::Synthetic => EMBEDDED_SYNTHETIC,
+        })
     }
     #[cfg(not(feature = "embed-model"))]
     {
-        DefaultModel::File(PathBuf::from(DEFAULT_MODEL_PATH))
+        DefaultModel::File(family.default_path())
     }
 }
 

@@ -357,3 +357,38 @@ impl<'de> Deserialize<'de> for Priors {
         }
     }
 }
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn priors_round_trip_in_every_form_and_grid_files_stay_untagged() {
+        let grid = Priors::Grid(crate::ssd::PriorConfig::ssd300_voc());
+        let json = serde_json::to_value(&grid).unwrap();
+        assert!(json.get("kind").is_none() && json.get("feature_maps").is_some());
+        let forms = [
+            grid,
+            Priors::Ssd(SsdAnchors::ssd_mobilenet_300()),
+            Priors::Tensor(AnchorTensor {
+                name: "anchors".into(),
+                coords: AnchorCoords::Yxyx,
+                boxes: None,
+            }),
+        ];
+        for p in forms {
+            let text = serde_json::to_string(&p).unwrap();
+            let back: Priors = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, p, "{text}");
+        }
+        let err = serde_json::from_str::<Priors>(r#"{"kind": "cones"}"#).unwrap_err();
+        assert!(err.to_string().contains("cones"), "{err}");
+    }
+
+    #[test]
+    fn yxyx_anchors_become_centre_boxes() {
+        let c = AnchorCoords::Yxyx.to_center([0.1, 0.2, 0.5, 0.4]);
+        let want = [0.3, 0.3, 0.2, 0.4];
+        assert!(c.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{c:?}");
+    }
+}

@@ -345,3 +345,68 @@ impl Decoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssd::CodeOrder;
+
+    /// Two overlapping priors, three classes (0 background).
+    fn two_boxes(nms: NmsConfig) -> Decoder {
+        let priors = vec![[0.5, 0.5, 0.2, 0.2], [0.52, 0.5, 0.2, 0.2]];
+        Decoder::new(priors, 3, Variances::default(), nms)
+    }
+
+    #[test]
+    fn sigmoid_scores_are_independent_per_class() {
+        let mut d = two_boxes(NmsConfig::default());
+        let loc = [0.0; 8];
+        // Box 0: class 1 logit 2 (0.881), class 2 logit 1 (0.731); box 1 nothing.
+        let conf = [5.0, 2.0, 1.0, 0.0, -9.0, -9.0];
+        let mut out = Detections::new();
+        d.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].class_id, 1);
+        assert!((out[0].score - 1.0 / (1.0 + (-2f32).exp())).abs() < 1e-6);
+        assert_eq!(out[1].class_id, 2);
+        assert!((out[1].score - 1.0 / (1.0 + (-1f32).exp())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn class_agnostic_nms_keeps_one_class_per_box_and_suppresses_across_classes() {
+        let conf = [0.0, 2.0, 1.0, 0.0, 0.5, 1.5];
+        let loc = [0.0; 8];
+        let mut out = Detections::new();
+        // Per class: the two boxes overlap, so each class keeps its best box: class 1 box 0,
+        // class 2 box 1.
+        let mut per_class = two_boxes(NmsConfig::default());
+        per_class.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        let classes: Vec<u16> = out.iter().map(|d| d.class_id).collect();
+        assert_eq!(classes, [1, 2], "{out:?}");
+        // Agnostic: box 0's best is class 1 (2.0), box 1's is class 2 (1.5); they overlap, so
+        // only the better one stays.
+        let mut agnostic = two_boxes(NmsConfig {
+            class_agnostic: true,
+            ..NmsConfig::default()
+        });
+        agnostic.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].class_id, 1);
+        assert!((out[0].bbox[0] - 0.4).abs() < 1e-6, "{out:?}");
+    }
+
+    #[test]
+    fn yxhw_codes_move_y_with_the_first_value() {
+        let prior = [0.5, 0.5, 0.2, 0.4];
+        let v = Variances::default();
+        let tf = BoxDecode {
+            order: CodeOrder::Yxhw,
+            ..BoxDecode::default()
+        };
+        // ty = 1: the centre moves down by 0.1 * h = 0.04; th = 0: same height.
+        let b = tf.apply(&[1.0, 0.0, 0.0, 0.0], &prior, v);
+        let ours = BoxDecode::default().apply(&[0.0, 1.0, 0.0, 0.0], &prior, v);
+        assert_eq!(b, ours);
+        assert!((b[1] - (0.5 + 0.04 - 0.2)).abs() < 1e-6, "{b:?}");
+    }
+}

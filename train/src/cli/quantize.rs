@@ -23,6 +23,9 @@ pub struct Args {
     /// Layers (Conv node names) kept in float, comma separated.
     #[arg(long, value_delimiter = ',')]
     float_layers: Vec<String>,
+    /// Keep every depthwise convolution float (found by its shape, not its name).
+    #[arg(long)]
+    float_depthwise: bool,
     /// Layers made int8 even when --auto would keep them float, comma separated.
     #[arg(long, value_delimiter = ',')]
     int8_layers: Vec<String>,
@@ -74,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = QuantizeOptions::new(&args.model, &args.calib, &args.out);
     opts.sidecar = args.sidecar;
     opts.float_layers = args.float_layers;
+    opts.float_depthwise = args.float_depthwise;
     opts.int8_layers = args.int8_layers;
     opts.auto = args.auto;
     opts.timings = args.timings;

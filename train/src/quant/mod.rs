@@ -179,6 +179,9 @@ pub struct QuantizeOptions {
     pub sidecar: Option<PathBuf>,
     /// Layers kept float whatever the measurements say.
     pub float_layers: Vec<String>,
+    /// Keep every depthwise convolution float (tract's int8 depthwise kernels are slower than
+    /// its float ones, and one weight scale per tensor suits depthwise filters badly).
+    pub float_depthwise: bool,
     /// Layers made int8 whatever the measurements say (with `auto`).
     pub int8_layers: Vec<String>,
     /// Choose per layer from timings and accuracy; without it every layer not forced float is int8.
@@ -214,6 +217,7 @@ impl QuantizeOptions {
             out: out.into(),
             sidecar: None,
             float_layers: vec![],
+            float_depthwise: false,
             int8_layers: vec![],
             auto: false,
             max_images: 64,
@@ -261,6 +265,20 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
     }
     check_layer_names(&sites, &opts.float_layers)?;
     check_layer_names(&sites, &opts.int8_layers)?;
+    let with_depthwise;
+    let opts = if opts.float_depthwise {
+        let mut o = opts.clone();
+        o.float_layers.extend(
+            sites
+                .iter()
+                .filter(|s| s.is_depthwise() && !o.float_layers.contains(&s.name))
+                .map(|s| s.name.clone()),
+        );
+        with_depthwise = o;
+        &with_depthwise
+    } else {
+        opts
+    };
     let images = calibrate::list_images(&opts.calib, opts.max_images)?;
     log::info!(
         "{} convolutions; calibrating on {} images from {}",
