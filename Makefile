@@ -292,20 +292,21 @@ bench-compare: deps-apt $(BENCH_STAMP)
 
 # ---- Imported detectors (README "Real models"): their speed in tract and onnxruntime --------
 # The three published architectures with seeded random weights (speed does not depend on the
-# values), saved as their public files are, imported by `ssd-train import`, then timed.
+# values), saved as their public files are, imported by the board binary's `ssd-edge import`
+# (no libtorch), then timed.
 IMPORT_DIR  ?= $(CACHE)/import-bench
 IMPORT_ARCH := ssd.pytorch torchvision-ssd300 torchvision-ssdlite320
 .PHONY: bench-import
-bench-import: train-tool $(BENCH_STAMP)
+bench-import: deps-apt $(BENCH_STAMP)
 	cargo build --bin ssd-edge
 	for a in $(IMPORT_ARCH); do \
 	  $(VENV)/bin/python train/tests/import_reference.py --arch $$a --seed 1 --images 1 --out $(IMPORT_DIR)/$$a || exit 1; \
 	done
-	$(TRAIN) import --from ssd.pytorch --weights $(IMPORT_DIR)/ssd.pytorch/weights.pth \
+	$(EDGE) import --from ssd.pytorch --weights $(IMPORT_DIR)/ssd.pytorch/weights.pth \
 	  --out $(IMPORT_DIR)/ssd300-vgg16-ssd.pytorch.onnx
-	$(TRAIN) import --from torchvision --arch ssd300_vgg16 \
+	$(EDGE) import --from torchvision --arch ssd300_vgg16 \
 	  --weights $(IMPORT_DIR)/torchvision-ssd300/weights.pth --out $(IMPORT_DIR)/ssd300-vgg16-torchvision.onnx
-	$(TRAIN) import --from torchvision --arch ssdlite320_mobilenet_v3_large \
+	$(EDGE) import --from torchvision --arch ssdlite320_mobilenet_v3_large \
 	  --weights $(IMPORT_DIR)/torchvision-ssdlite320/weights.pth --out $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
 	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
 	  --model $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx --model $(IMPORT_DIR)/ssd300-vgg16-ssd.pytorch.onnx \

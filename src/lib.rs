@@ -4,7 +4,9 @@
 //! `source` -> `image` (preprocess into the model input) -> `model` (tract) ->
 //! `ssd` (decode + NMS into fixed-capacity buffers) -> sinks.
 //! `ssd` and `synth` are shared with the trainer (`train/`), so the boxes a model was trained
-//! with are, by construction, the boxes the board decodes with.
+//! with are, by construction, the boxes the board decodes with. So are `netspec` (the network
+//! description and its ONNX writer) and `import` (published detectors into ssd-edge models),
+//! which need no libtorch and so run on the board too (`ssd-edge import`).
 
 pub mod alloc_count;
 pub mod config;
@@ -18,8 +20,10 @@ pub mod import;
 pub mod limits;
 #[cfg(feature = "runtime")]
 pub mod model;
+pub mod netspec;
 #[cfg(feature = "runtime")]
 pub mod pipeline;
+pub mod provenance;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

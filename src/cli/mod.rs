@@ -3,6 +3,7 @@
 mod bench;
 mod cameras;
 mod detect;
+mod import;
 mod info;
 pub mod output;
 mod record;
@@ -58,6 +59,8 @@ pub enum Command {
     /// Counts per minute, hour or day from the event store, as a table, CSV or PNG chart.
     #[cfg(feature = "store")]
     Report(report::Args),
+    /// Convert a published detector (ssd.pytorch, torchvision .pth) into an ssd-edge model.
+    Import(import::Args),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -81,5 +84,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Track(args) => track::run(args),
         #[cfg(feature = "store")]
         Command::Report(args) => report::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

@@ -6,7 +6,10 @@ pub mod export;
 pub mod import;
 pub mod loss;
 pub mod net;
-pub mod provenance;
-pub mod pth;
 pub mod quant;
 pub mod trainer;
+
+// Libtorch-free parts that moved to the board crate (so `ssd-edge import` runs on a board),
+// re-exported under their former paths.
+pub use ssd_edge::import::pth;
+pub use ssd_edge::provenance;

@@ -1,4 +1,4 @@
-"""Reference weights and detections for the tests of `ssd-train import`.
+"""Reference weights and detections for the tests of `ssd-train import` and `ssd-edge import`.
 
 Usage:
     python train/tests/import_reference.py --arch ARCH --seed S --out DIR

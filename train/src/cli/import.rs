@@ -1,9 +1,10 @@
-//! `ssd-train import`: published PyTorch weights to an ONNX model ready for the board.
+//! `ssd-train import`: published PyTorch weights to an ONNX model ready for the board. A thin
+//! delegate to the board crate's importer (`ssd_edge::import`), which `ssd-edge import` runs
+//! too: the same files, the same errors, the same model.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use ssd_train::import::{self, Family, ImportOptions};
 
 #[derive(clap::Args, Debug)]
@@ -42,12 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command: Some(ssd_train::provenance::command_line()),
     };
     let imported = import::import(&opts)?;
-    // Loading it as the board does catches anything tract would refuse before a user copies
-    // the file to a board.
-    ssd_edge::model::Detector::from_bytes(&imported.onnx, None)
-        .context("the imported model does not load in ssd-edge's runtime")?;
-    std::fs::write(&args.out, &imported.onnx)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    ssd_edge::import::write_model(&imported.onnx, &args.out)?;
     let m = &imported.meta;
     log::info!(
         "wrote {} ({}, {} classes, {}x{} input, {} priors, {} parameters)",

@@ -191,13 +191,13 @@ fn guess(sd: &StateDict) -> Option<(Option<Backbone>, &'static str)> {
     {
         return Some((
             None,
-            "a whole torchvision detector (`ssd-train import` converts those)",
+            "a whole torchvision detector (`ssd-edge import` converts those)",
         ));
     }
     if has("vgg.0.weight") {
         return Some((
             None,
-            "a whole ssd.pytorch SSD300 (`ssd-train import` converts it)",
+            "a whole ssd.pytorch SSD300 (`ssd-edge import` converts it)",
         ));
     }
     if has("features.18.0.weight") {

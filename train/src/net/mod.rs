@@ -1,19 +1,20 @@
-//! SSD networks: one architecture description (`spec::NetSpec`) per configuration, from which
-//! the tch module (`model::SsdNet`) and the ONNX graph (`crate::export`) are both built.
+//! SSD networks: one architecture description per configuration (`spec::NetSpec`, the board
+//! crate's `ssd_edge::netspec`, re-exported here), from which the tch module
+//! (`model::SsdNet`) and the ONNX graph (`crate::export`) are both built.
 
 pub mod model;
-pub mod spec;
-pub mod ssdlite_v2;
 
 use std::path::PathBuf;
 
 pub use model::{load_weights, SsdNet};
-pub use spec::NetSpec;
+pub use ssd_edge::netspec as spec;
+pub use ssd_edge::netspec::{ssdlite_v2, NetSpec, SpecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error("network configuration: {0}")]
-    Config(String),
+    /// A configuration or shape error of the description itself.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     #[error("shape: {0}")]
     Shape(String),
     #[error("weights {path}: {msg}")]

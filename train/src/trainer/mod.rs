@@ -49,6 +49,12 @@ pub enum TrainError {
     Config(String),
 }
 
+impl From<crate::net::SpecError> for TrainError {
+    fn from(e: crate::net::SpecError) -> Self {
+        TrainError::Net(e.into())
+    }
+}
+
 impl From<crate::import::backbone::BackboneError> for TrainError {
     fn from(e: crate::import::backbone::BackboneError) -> Self {
         TrainError::Backbone(Box::new(e))

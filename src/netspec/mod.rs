@@ -1,11 +1,27 @@
-//! One description of an SSD network. The tch module (`net::model`) and the ONNX graph
-//! (`export`) are both built by walking a `NetSpec`, so the trained and the exported network
-//! cannot drift apart.
+//! One description of an SSD network (`NetSpec`): its layers with their parameter names,
+//! heads and default boxes. The trainer builds its tch module from it, and the ONNX graph
+//! writer (`onnx`) builds the exported and the imported graphs from it, so the trained, the
+//! exported and the imported network cannot drift apart.
+//!
+//! It lives in the board crate, not the trainer, because `ssd-edge import` needs it to write
+//! a published PyTorch detector as ONNX on the board itself: plain data and shape arithmetic,
+//! no libtorch.
 
+use crate::ssd::{BoxDecode, PriorConfig, Variances};
 use serde::{Deserialize, Serialize};
-use ssd_edge::ssd::{BoxDecode, PriorConfig, Variances};
 
-use super::NetError;
+#[cfg(feature = "runtime")]
+pub mod onnx;
+pub mod ssdlite_v2;
+
+/// A network description that does not hold together.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("network configuration: {0}")]
+    Config(String),
+    #[error("shape: {0}")]
+    Shape(String),
+}
 
 /// How a convolution's weights start (bias always starts at zero, as in the references).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,10 +90,10 @@ impl Conv {
         self
     }
 
-    pub fn out_size(&self, s: usize) -> Result<usize, NetError> {
+    pub fn out_size(&self, s: usize) -> Result<usize, SpecError> {
         let span = self.dilation * (self.kernel - 1) + 1;
         if s + 2 * self.pad < span {
-            return Err(NetError::Shape(format!(
+            return Err(SpecError::Shape(format!(
                 "{}: input {s} too small for kernel span {span}",
                 self.name
             )));
@@ -193,9 +209,9 @@ impl NetSpec {
     /// with SSDLite heads), `mobile-dense@W` (dense early blocks), `tiny`, `tv-ssd300-vgg16`,
     /// `tv-ssdlite320-mnv3` and `tv-ssdlite320-mnv3-full` (the last two: torchvision's SSDLite
     /// with the reduced or the full MobileNetV3 tail).
-    pub fn from_name(arch: &str, num_classes: usize) -> Result<Self, NetError> {
+    pub fn from_name(arch: &str, num_classes: usize) -> Result<Self, SpecError> {
         if num_classes < 2 {
-            return Err(NetError::Config(format!(
+            return Err(SpecError::Config(format!(
                 "num_classes must count background and at least one class, got {num_classes}"
             )));
         }
@@ -205,7 +221,7 @@ impl NetSpec {
         if let Some((base, preset)) = arch.split_once('+') {
             let mut spec = Self::from_name(base, num_classes)?;
             let priors = PriorConfig::preset(preset).ok_or_else(|| {
-                NetError::Config(format!(
+                SpecError::Config(format!(
                     "unknown prior configuration `{preset}` in `{arch}` (expected {})",
                     PriorConfig::PRESETS.join(", ")
                 ))
@@ -214,7 +230,7 @@ impl NetSpec {
                 || priors.boxes_per_cell() != spec.priors.boxes_per_cell()
                 || priors.image_size != spec.priors.image_size
             {
-                return Err(NetError::Config(format!(
+                return Err(SpecError::Config(format!(
                     "prior configuration `{preset}` has another grid or box count than `{base}`'s"
                 )));
             }
@@ -229,7 +245,7 @@ impl NetSpec {
             "tv-ssd300-vgg16" => torchvision_ssd300_vgg16(num_classes),
             "tv-ssdlite320-mnv3" => ssdlite320_mobilenet_v3(num_classes, true),
             "tv-ssdlite320-mnv3-full" => ssdlite320_mobilenet_v3(num_classes, false),
-            "tv-ssdlite320-mnv2" => super::ssdlite_v2::ssdlite320_mobilenet_v2(num_classes),
+            "tv-ssdlite320-mnv2" => ssdlite_v2::ssdlite320_mobilenet_v2(num_classes),
             "mobile" => mobile(num_classes, 1.0, arch),
             other => {
                 if let Some(w) = other.strip_prefix("mobile-dense@") {
@@ -240,7 +256,7 @@ impl NetSpec {
                 } else if let Some(w) = other.strip_prefix("mobile@") {
                     mobile(num_classes, parse_width(w, other)?, other)
                 } else {
-                    return Err(NetError::Config(format!(
+                    return Err(SpecError::Config(format!(
                         "unknown architecture `{other}` (expected vgg16, mobile, mobile@W, mobile-lite@W, mobile-dense@W, tiny, tv-ssd300-vgg16, tv-ssdlite320-mnv3, tv-ssdlite320-mnv3-full, tv-ssdlite320-mnv2)"
                     )));
                 }
@@ -251,12 +267,12 @@ impl NetSpec {
     }
 
     /// Sizes of the source maps, by walking the layers with PyTorch's output-size rules.
-    pub fn feature_maps(&self) -> Result<Vec<usize>, NetError> {
+    pub fn feature_maps(&self) -> Result<Vec<usize>, SpecError> {
         Ok(self.walk()?.0)
     }
 
     /// (source map sizes, multiply-accumulates per image incl. heads, parameter count)
-    fn walk(&self) -> Result<(Vec<usize>, u64, u64), NetError> {
+    fn walk(&self) -> Result<(Vec<usize>, u64, u64), SpecError> {
         let t = self.trace()?;
         Ok((
             t.sources.iter().map(|&(s, _)| s).collect(),
@@ -267,7 +283,7 @@ impl NetSpec {
 
     /// Shapes and cost through the body and every head; head pre-layers must keep their
     /// map's shape.
-    fn trace(&self) -> Result<Trace, NetError> {
+    fn trace(&self) -> Result<Trace, SpecError> {
         let mut t = Trace {
             size: self.input_size,
             channels: 3,
@@ -283,7 +299,7 @@ impl NetSpec {
                 };
                 h.layers(pre, false)?;
                 if h.channels != c || h.size != m {
-                    return Err(NetError::Config(format!(
+                    return Err(SpecError::Config(format!(
                         "head {i}: layers before `{}` change the map's shape",
                         conv.name
                     )));
@@ -361,11 +377,11 @@ impl NetSpec {
 
     /// The consistency the rest of the code relies on: channels chain, one head per source,
     /// heads sized for the prior config, feature maps equal to the prior config's.
-    pub fn check(&self) -> Result<(), NetError> {
+    pub fn check(&self) -> Result<(), SpecError> {
         let sources: Vec<usize> = self.trace()?.sources.iter().map(|&(_, c)| c).collect();
         let boxes = self.priors.boxes_per_cell();
         if sources.len() != self.heads.len() || boxes.len() != self.heads.len() {
-            return Err(NetError::Config(format!(
+            return Err(SpecError::Config(format!(
                 "{} source maps, {} heads, {} prior maps",
                 sources.len(),
                 self.heads.len(),
@@ -379,7 +395,7 @@ impl NetSpec {
                 || head.loc.c_out != 4 * k
                 || head.conf.c_out != self.num_classes * k
             {
-                return Err(NetError::Config(format!(
+                return Err(SpecError::Config(format!(
                     "head {i} does not fit its map ({c} channels, {k} boxes, {} classes)",
                     self.num_classes
                 )));
@@ -387,13 +403,13 @@ impl NetSpec {
         }
         let maps = self.feature_maps()?;
         if maps != self.priors.feature_maps {
-            return Err(NetError::Config(format!(
+            return Err(SpecError::Config(format!(
                 "network source maps {maps:?} differ from the prior config's {:?}",
                 self.priors.feature_maps
             )));
         }
         if self.priors.image_size as usize != self.input_size {
-            return Err(NetError::Config(format!(
+            return Err(SpecError::Config(format!(
                 "input size {} differs from the prior config's {}",
                 self.input_size, self.priors.image_size
             )));
@@ -415,20 +431,20 @@ struct Trace {
 }
 
 impl Trace {
-    fn layers(&mut self, layers: &[Layer], sources_allowed: bool) -> Result<(), NetError> {
+    fn layers(&mut self, layers: &[Layer], sources_allowed: bool) -> Result<(), SpecError> {
         layers
             .iter()
             .try_for_each(|l| self.layer(l, sources_allowed))
     }
 
-    fn conv(&mut self, c: &Conv) -> Result<(), NetError> {
+    fn conv(&mut self, c: &Conv) -> Result<(), SpecError> {
         let ch = self.channels;
         if c.c_in != ch
             || c.groups == 0
             || !c.c_in.is_multiple_of(c.groups)
             || !c.c_out.is_multiple_of(c.groups)
         {
-            return Err(NetError::Config(format!(
+            return Err(SpecError::Config(format!(
                 "{}: expects {} input channels (groups {}), gets {ch}",
                 c.name, c.c_in, c.groups
             )));
@@ -440,13 +456,13 @@ impl Trace {
         Ok(())
     }
 
-    fn layer(&mut self, layer: &Layer, sources_allowed: bool) -> Result<(), NetError> {
+    fn layer(&mut self, layer: &Layer, sources_allowed: bool) -> Result<(), SpecError> {
         let ch = self.channels;
         match layer {
             Layer::Conv(c) => self.conv(c)?,
             Layer::BatchNorm { name, channels, .. } => {
                 if *channels != ch {
-                    return Err(NetError::Config(format!(
+                    return Err(SpecError::Config(format!(
                         "{name}: {channels} channels, input has {ch}"
                     )));
                 }
@@ -463,7 +479,7 @@ impl Trace {
                 let size = self.size;
                 self.layers(layers, false)?;
                 if self.size != size || self.channels != ch {
-                    return Err(NetError::Config(format!(
+                    return Err(SpecError::Config(format!(
                         "a residual block maps {ch}x{size}x{size} to {}x{}x{}; the skip needs the same shape",
                         self.channels, self.size, self.size
                     )));
@@ -475,7 +491,7 @@ impl Trace {
                 self.conv(fc1)?;
                 self.conv(fc2)?;
                 if self.channels != ch || self.size != 1 || fc1.kernel != 1 || fc2.kernel != 1 {
-                    return Err(NetError::Config(format!(
+                    return Err(SpecError::Config(format!(
                         "{}/{}: squeeze-excite needs 1x1 convs back to {ch} channels",
                         fc1.name, fc2.name
                     )));
@@ -484,13 +500,13 @@ impl Trace {
             }
             Layer::Source { l2norm } => {
                 if !sources_allowed {
-                    return Err(NetError::Config(
+                    return Err(SpecError::Config(
                         "a source map inside a block or a head".into(),
                     ));
                 }
                 if let Some(l2) = l2norm {
                     if l2.channels != ch {
-                        return Err(NetError::Config(format!(
+                        return Err(SpecError::Config(format!(
                             "{}: {} channels, input has {ch}",
                             l2.name, l2.channels
                         )));
@@ -785,12 +801,12 @@ pub fn mobile_with(num_classes: usize, width: f32, arch: &str, dense_blocks: usi
 }
 
 /// A width multiplier `W` of `mobile@W`: within 0.1..=2.
-fn parse_width(w: &str, arch: &str) -> Result<f32, NetError> {
+fn parse_width(w: &str, arch: &str) -> Result<f32, SpecError> {
     let w: f32 = w
         .parse()
-        .map_err(|_| NetError::Config(format!("bad width multiplier in `{arch}`")))?;
+        .map_err(|_| SpecError::Config(format!("bad width multiplier in `{arch}`")))?;
     if !(0.1..=2.0).contains(&w) {
-        return Err(NetError::Config(format!(
+        return Err(SpecError::Config(format!(
             "width multiplier {w} out of range 0.1..=2"
         )));
     }
@@ -854,7 +870,7 @@ pub fn tiny(num_classes: usize) -> NetSpec {
 
 /// torchvision's `ssd300_vgg16`: ssd.pytorch's network (same layers, same prior grid) with
 /// torchvision's default boxes, decode conventions and `F.normalize`'s L2 norm. Parameter
-/// names stay ssd.pytorch's; `import::names` maps torchvision's onto them.
+/// names stay ssd.pytorch's; `import::torch::names` maps torchvision's onto them.
 pub fn torchvision_ssd300_vgg16(num_classes: usize) -> NetSpec {
     let mut spec = vgg16(num_classes);
     for layer in &mut spec.layers {

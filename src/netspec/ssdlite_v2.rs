@@ -1,10 +1,10 @@
 //! SSDLite320 on MobileNetV2, laid out exactly as torchvision's `mobilenet_v2` so its
 //! ImageNet weights load by a mechanical rename (`features.N.*` -> `backbone.features.N.*`,
-//! see `import::backbone`). Sources as the SSDLite paper (Sandler et al., 2018): the
+//! see the trainer's `import::backbone`). Sources as the SSDLite paper (Sandler et al., 2018): the
 //! expansion of the first stride-2 160-channel block (20x20 at 320) and the 1280-channel last
 //! conv (10x10); then torchvision's SSDLite extras and heads with its 320 prior grid.
 
-use super::spec::{conv_norm_act, ssdlite320_spec, Conv, InitKind, Layer, NetSpec, BN_EPS};
+use super::{conv_norm_act, ssdlite320_spec, Conv, InitKind, Layer, NetSpec, BN_EPS};
 
 /// torchvision's `inverted_residual_setting` for MobileNetV2 (width 1.0): expansion t,
 /// output channels c, repeats n, first stride s.

@@ -1,5 +1,6 @@
-//! A native reader for PyTorch `.pth` state dicts written by `torch.save`, for `ssd-train
-//! import`: no Python, no libtorch, nothing in the file is executed.
+//! A native reader for PyTorch `.pth` state dicts written by `torch.save`, for `ssd-edge
+//! import` (and the trainer's pretrained backbones): no Python, no libtorch, nothing in the
+//! file is executed, so it runs on the board.
 //!
 //! Both layouts torch writes are read (`archive.rs`): the zip archive (torch >= 1.6) and the
 //! legacy pickle stream (older files such as ssd.pytorch's 2017 weights, or

@@ -5,6 +5,9 @@
 //! path dropped and absolute paths made relative to the repository (or to `~` for the
 //! builder's home), and a revision with uncommitted changes carries `-dirty`, which
 //! `make release` flags (and refuses for a tagged release: package/package.sh).
+//!
+//! In the board crate because `ssd-edge import` records it as `ssd-train` does; it only runs
+//! `git` (none on a board: no revision is recorded there).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,131 @@
+//! `ssd-edge import`: a published detector to an ssd-edge model (ONNX with the full metadata),
+//! on the board itself. Each `--from` format is one match arm over `ssd_edge::import`; what
+//! follows is common: the model is loaded as `detect` would load it, then written, so a
+//! refused import leaves no file.
+
+use anyhow::{bail, Result};
+use ssd_edge::import::{self, tfjs, torch};
+use ssd_edge::model::ModelMeta;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The formats `--from` names.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// amdegroot/ssd.pytorch's SSD300 (VGG16): its `.pth` state dict.
+    #[value(name = "ssd.pytorch")]
+    SsdPytorch,
+    /// torchvision's `ssd300_vgg16` or `ssdlite320_mobilenet_v3_large` (`--arch`): its `.pth`
+    /// state dict.
+    Torchvision,
+    /// A TF.js graph model (`model.json` with its weight shards).
+    Tfjs,
+    /// A TFLite flatbuffer (`.tflite`).
+    Tflite,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The format and reference implementation the file comes from.
+    #[arg(long, value_enum)]
+    pub from: Format,
+    /// Architecture: for torchvision `ssd300_vgg16` or `ssdlite320_mobilenet_v3_large`; for
+    /// ssd.pytorch `ssd300_vgg16` (its only one, the default).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The file to import: a state dict as `torch.save` writes it (zip or legacy format), e.g.
+    /// `ssd300_mAP_77.43_v2.pth` or `ssdlite320_mobilenet_v3_large_coco-a79551df.pth`; a
+    /// TF.js graph model's `model.json` (its weight shards beside it).
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Output ONNX model.
+    #[arg(long, value_name = "M.onnx")]
+    pub out: PathBuf,
+    /// Class names, one per line or a JSON list, background first (default: VOC for 21
+    /// classes, COCO's 91 slots for 91, class_N otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+}
+
+/// An imported model, ready to be checked and written.
+struct Converted {
+    onnx: Vec<u8>,
+    meta: ModelMeta,
+    /// What it was, for the log line.
+    what: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let converted = match args.from {
+        Format::SsdPytorch | Format::Torchvision => from_torch(&args)?,
+        Format::Tfjs => from_tfjs(&args)?,
+        // NOT BUILT YET: the TFLite importer (src/import/tflite/) replaces this arm.
+        Format::Tflite => bail!("--from tflite: not built yet"),
+    };
+    import::write_model(&converted.onnx, &args.out)?;
+    let m = &converted.meta;
+    log::info!(
+        "wrote {} ({}, {} classes, {}x{} input, {} priors)",
+        args.out.display(),
+        converted.what,
+        m.labels.len(),
+        m.input.width,
+        m.input.height,
+        m.priors.num_priors().unwrap_or(0),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// ssd.pytorch and torchvision state dicts.
+fn from_torch(args: &Args) -> Result<Converted> {
+    let from = match args.from {
+        Format::SsdPytorch => "ssd.pytorch",
+        _ => "torchvision",
+    };
+    let family = torch::Family::parse(from, args.arch.as_deref())?;
+    let labels = args.labels.as_deref().map(torch::read_labels).transpose()?;
+    let imported = torch::import(&torch::ImportOptions {
+        family,
+        weights: args.weights.clone(),
+        labels,
+        command: Some(ssd_edge::provenance::command_line()),
+    })?;
+    Ok(Converted {
+        what: format!(
+            "{}, {} parameters",
+            family.describe(),
+            imported.spec.num_params()
+        ),
+        onnx: imported.onnx,
+        meta: imported.meta,
+    })
+}
+
+/// TF.js graph models of the TF Object Detection API's SSDs.
+fn from_tfjs(args: &Args) -> Result<Converted> {
+    let labels = args.labels.as_deref().map(torch::read_labels).transpose()?;
+    let imported = tfjs::import(
+        &args.weights,
+        &tfjs::TfjsOptions {
+            labels,
+            architecture: args.arch.clone(),
+            provenance: ssd_edge::model::Provenance {
+                command: Some(ssd_edge::provenance::command_line()),
+                git_revision: ssd_edge::provenance::git_revision(),
+                notes: Some(
+                    "imported from a TF.js graph model; the weights are the publisher's (see models/NOTICE)"
+                        .into(),
+                ),
+                ..Default::default()
+            },
+        },
+    )?;
+    Ok(Converted {
+        what: format!(
+            "TF.js graph model, {} of {} TF nodes converted into {} ONNX nodes, {} parameters",
+            imported.converted_nodes, imported.tf_nodes, imported.onnx_nodes, imported.parameters
+        ),
+        onnx: imported.onnx,
+        meta: imported.meta,
+    })
+}
