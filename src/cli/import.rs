@@ -71,7 +71,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         m.labels.len(),
         m.input.width,
         m.input.height,
-        m.priors.num_priors().unwrap_or(0),
+        m.priors
+            .num_priors()
+            .map_or("the model's own".to_string(), |p| p.to_string()),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -554,6 +554,23 @@ impl<'g> Conv<'g> {
         self.val(&r)
     }
 
+    /// IR ops that read op `x`'s output.
+    fn ir_uses(&self, x: usize) -> usize {
+        self.ir
+            .iter()
+            .map(|op| match op {
+                Ir::Input => 0,
+                Ir::Conv { x: i, .. }
+                | Ir::Clip { x: i, .. }
+                | Ir::Relu(i)
+                | Ir::Affine { x: i, .. }
+                | Ir::ToFlat { x: i, .. }
+                | Ir::Reshape { x: i, .. } => usize::from(*i == x),
+                Ir::Add(xs) | Ir::Concat { xs, .. } => xs.iter().filter(|&&i| i == x).count(),
+            })
+            .sum()
+    }
+
     /// Consumers that read values (not only the shape).
     fn value_consumers(&self, name: &str) -> usize {
         self.g
@@ -869,6 +886,23 @@ impl<'g> Conv<'g> {
                 }
             }
             return Ok(Val::Image { op, c, h, w });
+        }
+        let identity_scale = scale.iter().all(|&v| v == 1.0);
+        // `c + (conv + y)`, as grappler rewrites a residual's bias: fold `c` into that
+        // convolution's bias when the sum is its only reader.
+        if identity_scale && self.value_consumers(&producer) == 1 {
+            if let Ir::Add(xs) = &self.ir[op] {
+                let conv = xs
+                    .iter()
+                    .copied()
+                    .find(|&x| matches!(self.ir[x], Ir::Conv { .. }) && self.ir_uses(x) == 1);
+                if let Some(Ir::Conv { b, .. }) = conv.map(|x| &mut self.ir[x]) {
+                    for (b, t) in b.iter_mut().zip(&shift) {
+                        *b += t;
+                    }
+                    return Ok(Val::Image { op, c, h, w });
+                }
+            }
         }
         self.ir.push(Ir::Affine { x: op, scale, shift });
         Ok(Val::Image { op: self.ir.len() - 1, c, h, w })

@@ -268,12 +268,12 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
     let with_depthwise;
     let opts = if opts.float_depthwise {
         let mut o = opts.clone();
-        o.float_layers.extend(
-            sites
-                .iter()
-                .filter(|s| s.is_depthwise() && !o.float_layers.contains(&s.name))
-                .map(|s| s.name.clone()),
-        );
+        let depthwise: Vec<String> = sites
+            .iter()
+            .filter(|s| s.is_depthwise() && !o.float_layers.contains(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        o.float_layers.extend(depthwise);
         with_depthwise = o;
         &with_depthwise
     } else {
