@@ -131,7 +131,9 @@ COCO_CALIB_DIR ?= $(CACHE)/coco-calib
 COCO_STILLS    := aero1.jpg aero3.jpg apple.jpg baboon.jpg basketball2.png building.jpg \
                   butterfly.jpg fruits.jpg home.jpg leuvenA.jpg leuvenB.jpg orange.jpg \
                   squirrel_cls.jpg stuff.jpg starry_night.jpg
-.PHONY: model-coco
+.PHONY: model-coco coco-agreement
+# The commit's time stands for "now" in the quantization record: same commit, same bytes.
+model-coco: export SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null)
 model-coco: train-tool deps-real
 	cargo build --bin ssd-edge
 	$(EDGE) import --from tfjs --weights $(COCO_TFJS) --labels models/coco-labels.json \
@@ -142,6 +144,16 @@ model-coco: train-tool deps-real
 	  $(COCO_CALIB_DIR)/vtest_%02d.png
 	$(TRAIN) quantize --model $(COCO_FLOAT) --calib $(COCO_CALIB_DIR) --float-depthwise \
 	  --weight-scale tensor --out $(COCO_INT8)
+
+# int8 against float on frames kept apart from calibration (vtest.avi from frame 400, every
+# 10th, and the reference stills): recall and precision of int8's detections at the report
+# threshold (models/README.md).
+coco-agreement: deps-real
+	cargo build --bin ssd-edge
+	python3 scripts/model_agreement.py --ssd-edge $(EDGE) --reference $(COCO_FLOAT) \
+	  --candidate $(COCO_INT8) --video $(VTEST) --first 400 --step 10 \
+	  --image $(REAL_DATA)/messi5.jpg --image $(REAL_DATA)/basketball1.png \
+	  --image $(REAL_DATA)/licenseplate_motion.jpg
 
 # ---- The shipped models (models/README.md is the model card) --------------------------------
 # Reproducible from seeds on CPU (`model-float` about 110 minutes on a 2-core Xeon, 140 on a

@@ -26,6 +26,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 MAINTAINER=${PACKAGE_MAINTAINER:-ssd-edge maintainers <ssd-edge@example.org>}
 # Where the packaged config points the model: `auto` picks the faster of the two variants.
 MODEL_AUTO=/usr/share/ssd-edge/auto
+# The real COCO detector (the default for cameras and streams) and the synthetic-street model,
+# each as int8 and float; `auto` keeps the faster of a pair on the board.
+SHIPPED_MODELS="models/coco-ssdlite-mnv2.onnx models/coco-ssdlite-mnv2-float.onnx models/default.onnx models/default-float.onnx"
 
 usage() {
     awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$here/package.sh" >&2
@@ -132,7 +135,7 @@ build() {
     local tree
     tree=$(scratch)/ssd-edge
     install -D -m 0755 "$bin" "$tree/usr/bin/ssd-edge"
-    install -D -m 0644 -t "$tree/usr/share/ssd-edge" models/default.onnx models/default-float.onnx
+    install -D -m 0644 -t "$tree/usr/share/ssd-edge" $SHIPPED_MODELS models/NOTICE
 
     # The example config, its model pointed at the packaged ones.
     install -d -m 0755 "$tree/etc/ssd-edge"
@@ -455,7 +458,7 @@ check_release_models() {
     done
     [ -n "$bin" ] || fail "no release binary among '$*' runs on this machine to read the models"
     : >"$outdir/PROVENANCE"
-    for m in models/default.onnx models/default-float.onnx; do
+    for m in $SHIPPED_MODELS; do
         problems=$("$bin" info --json "$m" | python3 -c \
             'import json, sys; print("\n".join(json.load(sys.stdin)["release_problems"]))') ||
             fail "cannot read the provenance of $m"
@@ -490,7 +493,8 @@ release() {
         local name="ssd-edge-$version-$target" work
         work=$(scratch)
         install -D -m 0755 "$bin" "$work/$name/ssd-edge"
-        install -D -m 0644 -t "$work/$name/models" models/default.onnx models/default-float.onnx models/README.md
+        install -D -m 0644 -t "$work/$name/models" $SHIPPED_MODELS models/README.md \
+            models/NOTICE models/LICENSE-Apache-2.0.txt
         install -D -m 0644 -t "$work/$name/deploy" deploy/edge.toml deploy/ssd-edge.service \
             deploy/ssd-edge.default deploy/99-ssd-edge-camera.rules
         # Where deploy/ssd-edge.service's install notes name it.

@@ -346,7 +346,15 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
     let mut report = QuantReport {
         model: opts.model.display().to_string(),
         out: opts.out.display().to_string(),
-        calib_dir: opts.calib.display().to_string(),
+        // Home-relative, so the same files calibrated on another machine give the same bytes.
+        calib_dir: ssd_edge::provenance::portable_command(
+            &[String::new(), opts.calib.display().to_string()],
+            None,
+            None,
+            std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref(),
+        )
+        .trim()
+        .to_string(),
         images: calib.images,
         method: opts.method.to_string(),
         mode: if opts.auto {
