@@ -106,19 +106,32 @@ tfjs-reference: deps-real deps-node deps-venv
 build: deps-apt
 	cargo build --bin ssd-edge
 
-# The main job, as a board runs it: the shipped model on the built-in synthetic street with a
-# counting line and a zone (deploy/synth.toml), events and totals into a fresh SQLite database
-# under $(RUN_DIR), then the run's counts next to the sequence's true crossings and the
-# `ssd-edge report` of the database. Per-frame JSON lines go to $(RUN_DIR)/frames.jsonl.
+# The main job, as a board runs it: the real COCO detector counting real people on real
+# footage (OpenCV's vtest.avi from Debian's opencv-doc, pinned and cached by deps-real): the
+# two lines and the zone of deploy/vtest.toml, events and totals into a fresh SQLite database
+# under $(RUN_DIR), then the counts per line and direction next to the hand-made truth
+# (tests/fixtures/real/vtest_crossings.json, docs/real-footage-truth.md) and `ssd-edge report`.
+# Per-frame JSON lines go to $(RUN_DIR)/frames.jsonl. `make run-synth`: the synthetic street.
 RUN_DIR  ?= $(CACHE)/run
 RUN_ARGS ?=
 EDGE     := $(CARGO_TARGET_DIR)/debug/ssd-edge
-run: deps-apt
+.PHONY: run-synth
+run: deps-apt deps-real
 	cargo build --bin ssd-edge
 	mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/counts.db $(RUN_DIR)/counts.db-wal $(RUN_DIR)/counts.db-shm
-	$(EDGE) run --config deploy/synth.toml --db $(RUN_DIR)/counts.db $(RUN_ARGS) > $(RUN_DIR)/frames.jsonl
-	@tail -n 1 $(RUN_DIR)/frames.jsonl | python3 deploy/counts_vs_truth.py
+	$(EDGE) run --config deploy/vtest.toml --source file:$(VTEST) --db $(RUN_DIR)/counts.db \
+	  $(RUN_ARGS) > $(RUN_DIR)/frames.jsonl
+	@tail -n 1 $(RUN_DIR)/frames.jsonl | python3 deploy/counts_vs_labels.py tests/fixtures/real/vtest_crossings.json
 	$(EDGE) report --db $(RUN_DIR)/counts.db --by minute
+
+# The synthetic street (deploy/synth.toml): the synthetic-street model, its counts next to the
+# generator's own truth.
+run-synth: deps-apt
+	cargo build --bin ssd-edge
+	mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/synth.db $(RUN_DIR)/synth.db-wal $(RUN_DIR)/synth.db-shm
+	$(EDGE) run --config deploy/synth.toml --db $(RUN_DIR)/synth.db $(RUN_ARGS) > $(RUN_DIR)/synth.jsonl
+	@tail -n 1 $(RUN_DIR)/synth.jsonl | python3 deploy/counts_vs_truth.py
+	$(EDGE) report --db $(RUN_DIR)/synth.db --by minute
 
 # ---- The real COCO model (models/README.md "COCO SSDLite MobileNetV2") --------------------
 # coco-ssd's TF.js graph (TF Object Detection API ssdlite_mobilenet_v2_coco, Apache-2.0, see

@@ -125,7 +125,7 @@ fn imported_ssdlite320_finds_torchvisions_detections() {
         (meta.input.width, meta.input.height),
         (r.input_size, r.input_size)
     );
-    assert_eq!(meta.priors.num_priors(), 3234);
+    assert_eq!(meta.priors.num_priors(), Some(3234));
     let cmd = meta.provenance.command.as_deref().unwrap_or("");
     assert!(
         cmd.starts_with("ssd-edge import --from torchvision"),

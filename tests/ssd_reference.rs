@@ -208,6 +208,7 @@ fn ssd_pytorch_nms_through_decoder() {
             iou_threshold: case.iou_threshold,
             top_k: case.top_k,
             keep_top_k: 200,
+            class_agnostic: false,
         };
         let mut dec = Decoder::new(priors, 2, Variances::default(), nms);
         let loc = vec![0.0; case.boxes.len() * 4];
