@@ -98,6 +98,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             },
             username: src.username.clone(),
             password: src.password.clone(),
+            open_timeout: None,
         },
     };
     // A board with both variants runs the faster one (see `model::auto`).

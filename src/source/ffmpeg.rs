@@ -48,6 +48,8 @@ pub struct StreamOptions {
     pub transport: Option<Transport>,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Longest wait for the first frame's description [default: 20 s].
+    pub open_timeout: Option<Duration>,
 }
 
 pub struct FfmpegSource {
@@ -60,6 +62,7 @@ pub struct FfmpegSource {
     transport: Transport,
     realtime: bool,
     live: bool,
+    open_timeout: Duration,
     child: Option<Running>,
     /// The frame handed out last (one of the three buffers once streaming).
     held: Vec<u8>,
@@ -153,6 +156,7 @@ impl FfmpegSource {
             transport,
             realtime: opts.realtime,
             live,
+            open_timeout: opts.open_timeout.unwrap_or(OPEN_TIMEOUT),
             child: None,
             held: Vec::new(),
             width: 0,
@@ -245,7 +249,7 @@ impl FfmpegSource {
                 detail: "cannot start the reader threads".into(),
             });
         }
-        let deadline = Instant::now() + OPEN_TIMEOUT;
+        let deadline = Instant::now() + self.open_timeout;
         let format = {
             let mut st = lock(&running.shared);
             loop {
@@ -272,7 +276,10 @@ impl FfmpegSource {
             let status = running.stop();
             let tail = running.tail();
             let what = if timed_out {
-                format!("no video from ffmpeg within {} s", OPEN_TIMEOUT.as_secs())
+                format!(
+                    "no video from ffmpeg within {:.1} s",
+                    self.open_timeout.as_secs_f32()
+                )
             } else {
                 format!("ffmpeg found no video ({})", status_text(status))
             };
