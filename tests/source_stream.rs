@@ -455,14 +455,25 @@ struct Mjpeg {
 
 impl Mjpeg {
     fn start(fps: u32, garbage: bool) -> Mjpeg {
+        Mjpeg::start_with(fps, garbage, None)
+    }
+
+    /// With `switch`: after that many frames (over all connections) the pattern is served
+    /// at another size.
+    fn start_with(fps: u32, garbage: bool, switch: Option<(u64, (u32, u32))>) -> Mjpeg {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicU64::new(0));
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-            .encode_image(&pattern(300, 300))
-            .unwrap();
+        let jpeg_of = |(w, h)| {
+            let mut jpeg = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+                .encode_image(&pattern(w, h))
+                .unwrap();
+            jpeg
+        };
+        let mut jpeg = jpeg_of((300, 300));
+        let second = switch.map(|(n, size)| (n, jpeg_of(size)));
         if garbage {
             jpeg = (0..jpeg.len()).map(|i| (i * 31 % 256) as u8).collect();
         }
@@ -473,8 +484,8 @@ impl Mjpeg {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (st, n, jpeg) = (st.clone(), n.clone(), jpeg.clone());
-                std::thread::spawn(move || serve(conn, &jpeg, fps, &st, &n));
+                let (st, n, jpeg, second) = (st.clone(), n.clone(), jpeg.clone(), second.clone());
+                std::thread::spawn(move || serve(conn, &jpeg, second, fps, &st, &n));
             }
         });
         Mjpeg { port, stop, served }
@@ -493,7 +504,14 @@ impl Drop for Mjpeg {
     }
 }
 
-fn serve(mut conn: TcpStream, jpeg: &[u8], fps: u32, stop: &AtomicBool, served: &AtomicU64) {
+fn serve(
+    mut conn: TcpStream,
+    first: &[u8],
+    second: Option<(u64, Vec<u8>)>,
+    fps: u32,
+    stop: &AtomicBool,
+    served: &AtomicU64,
+) {
     let mut req = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     while req.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
@@ -504,6 +522,10 @@ fn serve(mut conn: TcpStream, jpeg: &[u8], fps: u32, stop: &AtomicBool, served: 
         return;
     }
     while !stop.load(Ordering::Relaxed) {
+        let jpeg = match &second {
+            Some((n, j)) if served.load(Ordering::Relaxed) >= *n => j.as_slice(),
+            _ => first,
+        };
         let part = format!(
             "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
             jpeg.len()
@@ -567,8 +589,7 @@ fn http_garbage_and_lost_streams_are_errors_not_hangs() {
             // stall or the stream is lost, both reported.
             let e = src
                 .next_frame(Duration::from_secs(5))
-                .err()
-                .expect("no frame");
+                .expect_err("no frame");
             assert!(e.is_timeout() || e.is_disconnect(), "{e}");
         }
     }
@@ -590,4 +611,27 @@ fn http_garbage_and_lost_streams_are_errors_not_hangs() {
         assert!(t.elapsed() < WAIT, "frames go on after the server stopped");
     };
     assert!(e.to_string().starts_with(&url), "{e}");
+}
+
+#[test]
+fn a_resolution_change_is_a_reconnect_with_the_new_size() {
+    let server = Mjpeg::start_with(20, false, Some((15, (200, 150))));
+    let mut src = open(&server.url(), &SourceOptions::default()).unwrap();
+    let f = src.next_frame(WAIT).unwrap().unwrap();
+    assert_eq!((f.width, f.height), (300, 300));
+    let t = Instant::now();
+    let e = loop {
+        match src.next_frame(Duration::from_secs(5)) {
+            Ok(Some(f)) => assert_eq!((f.width, f.height), (300, 300)),
+            Ok(None) => panic!("a stream does not end"),
+            Err(e) => break e,
+        }
+        assert!(t.elapsed() < WAIT, "the size change was never noticed");
+    };
+    assert!(e.is_disconnect(), "{e}");
+    assert!(e.to_string().contains("to 200x150"), "{e}");
+    src.reconnect().unwrap();
+    let f = src.next_frame(WAIT).unwrap().unwrap();
+    assert_eq!((f.width, f.height), (200, 150));
+    assert_eq!(src.stats().reconnects, 1);
 }

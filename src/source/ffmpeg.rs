@@ -97,6 +97,9 @@ struct State {
     /// Why the frame pipe stopped, once it has.
     end: Option<End>,
     log_closed: bool,
+    /// The decoded size when the stream started, and a different one seen since.
+    input_size: Option<(u32, u32)>,
+    resized: Option<(u32, u32)>,
     tail: VecDeque<String>,
     closing: bool,
 }
@@ -182,7 +185,9 @@ impl FfmpegSource {
             "-nostdin",
             "-nostats",
             "-loglevel",
-            "level+info",
+            // verbose: the decoded size of every filter graph (re)configuration, which is how
+            // a resolution change mid-stream shows.
+            "level+verbose",
         ]);
         match &self.input {
             Input::Url(url) if url.is_rtsp() => {
@@ -367,6 +372,16 @@ impl FrameSource for FfmpegSource {
         let shared = running.shared.clone();
         let mut st = lock(&shared);
         let timestamp_us = loop {
+            if let (Some((w, h)), true) = (st.resized, self.is_url()) {
+                // ffmpeg would scale to the old size; a reconnect delivers the new one.
+                return Err(SourceError::StreamLost {
+                    name: self.name.clone(),
+                    detail: format!(
+                        "resolution changed from {}x{} to {w}x{h}; reconnecting",
+                        self.width, self.height
+                    ),
+                });
+            }
             if let Some((buf, ts)) = st.ready.take() {
                 let old = std::mem::replace(&mut self.held, buf);
                 if old.capacity() > 0 {
@@ -530,6 +545,18 @@ fn read_log(stderr: ChildStderr, shared: &Shared, secrets: &[String]) {
             }
             let info = part.contains("[info] ") || part.contains("[verbose] ");
             if info {
+                if let Some(size) = parse_graph_input(part) {
+                    let mut st = lock(shared);
+                    match st.input_size {
+                        None => st.input_size = Some(size),
+                        Some(first) if first != size && st.resized.is_none() => {
+                            log::warn!("ffmpeg: the input is now {}x{}", size.0, size.1);
+                            st.resized = Some(size);
+                            shared.cond.notify_all();
+                        }
+                        Some(_) => {}
+                    }
+                }
                 if part.contains("Output #0") {
                     in_output = true;
                 }
@@ -569,6 +596,17 @@ fn strip_level(line: &str) -> String {
         }
     }
     out
+}
+
+/// `[graph 0 input from stream 0:0 @ 0x..] [verbose] w:640 h:360 pixfmt:...` -> (640, 360).
+fn parse_graph_input(line: &str) -> Option<(u32, u32)> {
+    if !line.contains("input from stream") {
+        return None;
+    }
+    let rest = &line[line.find("] w:")? + 4..];
+    let (w, rest) = rest.split_once(' ')?;
+    let h = rest.strip_prefix("h:")?.split(' ').next()?;
+    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 /// `Stream #0:0: Video: rawvideo (RGB[24] / 0x18424752), rgb24(pc, ...), 320x240 [SAR 1:1
@@ -718,6 +756,10 @@ mod tests {
         assert_eq!(
             strip_level("[tcp @ 0x55b6c59d1880] [error] Connection refused"),
             "[tcp] Connection refused"
+        );
+        assert_eq!(
+            parse_graph_input("[graph 0 input from stream 0:0 @ 0x55e527019140] [verbose] w:640 h:360 pixfmt:yuv420p tb:1/90000"),
+            Some((640, 360))
         );
         assert!(is_video_path(Path::new("/x/vtest.AVI")));
         assert!(!is_video_path(Path::new("/x/a.png")));
