@@ -5,7 +5,9 @@
 //! The frame size is read from ffmpeg's own description of its output stream (its stderr),
 //! so there is one connection to the camera, not a probe and then a stream. ffmpeg scales
 //! every later frame to that first size (its `-autoscale` default), so the pipe always
-//! carries whole frames; a reconnect learns a new size.
+//! carries whole frames. A stream whose decoded size changes (seen in ffmpeg's verbose
+//! filter-graph lines) is reconnected to get the new size; a file goes on scaled, with a
+//! warning.
 //!
 //! A reader thread moves frames from the pipe into three buffers allocated at start: one
 //! being written, one ready, one held by the caller. A live source (a URL, or a file with
@@ -233,10 +235,10 @@ impl FfmpegSource {
         });
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let (sh, secrets) = (shared.clone(), self.secrets.clone());
+        let (sh, secrets, name) = (shared.clone(), self.secrets.clone(), self.name.clone());
         let log = std::thread::Builder::new()
             .name("ffmpeg-log".into())
-            .spawn(move || read_log(stderr, &sh, &secrets));
+            .spawn(move || read_log(stderr, &sh, &secrets, &name));
         let (sh, live, start) = (shared.clone(), self.live, self.start);
         let frames = std::thread::Builder::new()
             .name("ffmpeg-frames".into())
@@ -527,7 +529,7 @@ fn frame_len(width: u32, height: u32) -> usize {
 }
 
 /// ffmpeg's stderr: the output size, and the last warnings and errors (secrets scrubbed).
-fn read_log(stderr: ChildStderr, shared: &Shared, secrets: &[String]) {
+fn read_log(stderr: ChildStderr, shared: &Shared, secrets: &[String], name: &str) {
     let mut r = BufReader::new(stderr);
     let mut line = Vec::with_capacity(256);
     let mut in_output = false;
@@ -550,7 +552,13 @@ fn read_log(stderr: ChildStderr, shared: &Shared, secrets: &[String]) {
                     match st.input_size {
                         None => st.input_size = Some(size),
                         Some(first) if first != size && st.resized.is_none() => {
-                            log::warn!("ffmpeg: the input is now {}x{}", size.0, size.1);
+                            log::warn!(
+                                "{name}: the video is now {}x{} (was {}x{})",
+                                size.0,
+                                size.1,
+                                first.0,
+                                first.1
+                            );
                             st.resized = Some(size);
                             shared.cond.notify_all();
                         }
