@@ -14,7 +14,9 @@ export PATH := $(VENV)/bin:$(PATH)
 
 APT_PACKAGES := clang libclang-dev gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf \
                 qemu-user-static v4l-utils libv4l-dev file mosquitto mosquitto-clients \
-                openssl chromium lintian help2man strace systemd man-db nodejs ffmpeg
+                openssl chromium lintian help2man strace systemd man-db nodejs \
+                ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+                gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
 RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-unknown-linux-musl
 PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client \
                 pillow ai-edge-litert==2.3.0

@@ -38,7 +38,8 @@ pub struct EdgeConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
-    /// `camera:/dev/video0`, `synth[:SEED]`, `replay:FILE`, a directory or an image file.
+    /// `camera:/dev/video0`, `synth[:SEED]`, `replay:FILE`, a directory, an image file, a
+    /// video file (`file:PATH`), `rtsp://...` or an `http://` MJPEG stream.
     pub uri: Option<String>,
     /// `WxH`.
     pub size: Option<String>,
@@ -50,6 +51,13 @@ pub struct SourceSection {
     pub timeout: Option<f64>,
     /// Give up reconnecting after this many seconds [default: never].
     pub reconnect_for: Option<f64>,
+    /// Video files: at their own frame rate, newest frame only [default: every frame].
+    pub realtime: Option<bool>,
+    /// RTSP transport, `tcp` or `udp` [default: tcp; a URL's `?transport=` wins].
+    pub transport: Option<String>,
+    /// Credentials for a stream URL without its own (`rtsp://host/...`); never logged.
+    pub username: Option<String>,
+    pub password: Option<crate::source::Secret>,
 }
 
 /// `[model]`.

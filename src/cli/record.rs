@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn refuse_overwriting_input(spec: &SourceSpec, out: &Path) -> Result<()> {
     match spec {
-        SourceSpec::Replay(input) | SourceSpec::Image(input)
+        SourceSpec::Replay(input) | SourceSpec::Image(input) | SourceSpec::Video(input)
             if super::detect::same_file(input, out) =>
         {
             bail!(

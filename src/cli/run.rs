@@ -88,6 +88,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .transpose()
                 .map_err(|e| config_error(&args, "source.format", e))?,
         },
+        stream: source::StreamOptions {
+            realtime: args.src.realtime || src.realtime.unwrap_or(false),
+            transport: match args.src.transport {
+                Some(t) => Some(t),
+                None => src
+                    .transport
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|e| config_error(&args, "source.transport", e))?,
+            },
+            username: src.username.clone(),
+            password: src.password.clone(),
+            open_timeout: None,
+        },
     };
     // A board with both variants runs the faster one (see `model::auto`).
     let family = if matches!(spec, SourceSpec::Synth(_)) {

@@ -2,11 +2,13 @@
 
 use anyhow::{Context, Result};
 use ssd_edge::frame::PixelFormat;
-use ssd_edge::source::{self, SourceOptions, SourceSpec};
+use ssd_edge::source::{self, SourceOptions, SourceSpec, StreamOptions, Transport};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SourceArgs {
-    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, or synth[:SEED].
+    /// camera:/dev/videoN, an image file, a directory of images, replay:FILE, synth[:SEED],
+    /// a video file (file:PATH, or a .mp4/.avi/.mkv/.mov... path), rtsp://[user:pass@]host/...
+    /// or an http:// MJPEG stream (video files and streams need ffmpeg installed).
     #[arg(long)]
     pub source: Option<String>,
     /// Capture size to ask the camera for (also the synthetic scene size).
@@ -18,6 +20,13 @@ pub struct SourceArgs {
     /// Preferred camera pixel format: mjpg, yuyv, rgb24, bgr24, grey, nv12.
     #[arg(long, value_parser = source::parse_format)]
     pub format: Option<PixelFormat>,
+    /// RTSP transport: tcp or udp [default: tcp; a URL's ?transport= wins].
+    #[arg(long, value_parser = clap::value_parser!(Transport))]
+    pub transport: Option<Transport>,
+    /// Read a video file at its own frame rate, newest frame only, like a camera [default:
+    /// every frame, as fast as inference goes].
+    #[arg(long)]
+    pub realtime: bool,
 }
 
 impl SourceArgs {
@@ -36,6 +45,11 @@ impl SourceArgs {
             size: self.size,
             fps: self.fps,
             format: self.format,
+            stream: StreamOptions {
+                realtime: self.realtime,
+                transport: self.transport,
+                ..StreamOptions::default()
+            },
         }
     }
 }

@@ -63,6 +63,7 @@ impl Pipeline {
                     | SourceError::Disconnected { .. }
                     | SourceError::DeviceBusy { .. }
                     | SourceError::Io { .. }
+                    | SourceError::StreamLost { .. }
                     | SourceError::Timeout { .. }),
                 ) => {
                     if self

@@ -3,15 +3,21 @@
 //! from buffers it owns, and every wait it does is bounded by the caller's timeout.
 //!
 //! Sources are named by a string (`--source`): `camera:/dev/video0`, `synth[:SEED]`,
-//! `replay:FILE`, a directory, or an image file.
+//! `replay:FILE`, a directory, an image file, a video file (`file:PATH` or a path ending in
+//! .mp4, .avi, .mkv, .mov...), or an `rtsp://`, `http://` (MJPEG) stream; the last two are
+//! decoded by an `ffmpeg` child process (`ffmpeg`, docs/sources.md).
 
 #[cfg(feature = "camera")]
 pub mod camera;
+pub mod ffmpeg;
 pub mod files;
 pub mod replay;
 pub mod synth;
+pub mod url;
 
+pub use ffmpeg::StreamOptions;
 pub use synth::GroundTruth;
+pub use url::{Secret, StreamUrl, Transport};
 
 use crate::frame::{Frame, PixelFormat};
 use std::path::{Path, PathBuf};
@@ -100,6 +106,13 @@ pub enum SourceError {
     BadRecording { path: PathBuf, what: String },
     #[error("{0}")]
     Spec(String),
+    /// ffmpeg cannot read this source at all (missing binary, not a video, a file that
+    /// failed mid-way); `name` never shows a password.
+    #[error("{name}: {detail}")]
+    Ffmpeg { name: String, detail: String },
+    /// A network stream was lost (refused, ended, stalled, ffmpeg failed): reconnect.
+    #[error("{name}: {detail}")]
+    StreamLost { name: String, detail: String },
 }
 
 impl SourceError {
@@ -111,7 +124,10 @@ impl SourceError {
 
     /// The device went away mid-stream; [`FrameSource::reconnect`] may bring it back.
     pub fn is_disconnect(&self) -> bool {
-        matches!(self, SourceError::Disconnected { .. })
+        matches!(
+            self,
+            SourceError::Disconnected { .. } | SourceError::StreamLost { .. }
+        )
     }
 
     pub fn is_timeout(&self) -> bool {
@@ -135,6 +151,10 @@ pub enum SourceSpec {
     Replay(PathBuf),
     Directory(PathBuf),
     Image(PathBuf),
+    /// A video file decoded by ffmpeg.
+    Video(PathBuf),
+    /// An RTSP or HTTP stream decoded by ffmpeg.
+    Stream(StreamUrl),
 }
 
 impl FromStr for SourceSpec {
@@ -166,6 +186,17 @@ impl FromStr for SourceSpec {
             }
             return Ok(SourceSpec::Replay(file.into()));
         }
+        if let Some(url) = StreamUrl::parse(s) {
+            return url.map(SourceSpec::Stream).map_err(SourceError::Spec);
+        }
+        if let Some(file) = s.strip_prefix("file:") {
+            if file.is_empty() {
+                return Err(SourceError::Spec(
+                    "file: needs a video file, e.g. file:door.mp4".into(),
+                ));
+            }
+            return Ok(SourceSpec::Video(file.into()));
+        }
         let path = Path::new(s);
         if path.is_dir() {
             Ok(SourceSpec::Directory(path.into()))
@@ -175,11 +206,13 @@ impl FromStr for SourceSpec {
                 .is_some_and(|n| n.to_string_lossy().starts_with("video"))
         {
             Ok(SourceSpec::Camera(path.into()))
+        } else if ffmpeg::is_video_path(path) {
+            Ok(SourceSpec::Video(path.into()))
         } else if path.exists() {
             Ok(SourceSpec::Image(path.into()))
         } else {
             Err(SourceError::Spec(format!(
-                "source '{s}': no such file or directory (use camera:/dev/videoN, synth[:SEED], replay:FILE, a directory or an image file)"
+                "source '{s}': no such file or directory (use camera:/dev/videoN, synth[:SEED], replay:FILE, file:VIDEO, rtsp://..., http://..., a directory or an image file)"
             )))
         }
     }
@@ -191,6 +224,8 @@ pub struct SourceOptions {
     pub size: Option<(u32, u32)>,
     pub fps: Option<u32>,
     pub format: Option<PixelFormat>,
+    /// Video files and network streams (ffmpeg).
+    pub stream: StreamOptions,
 }
 
 /// Opens the source a spec names.
@@ -207,6 +242,14 @@ pub fn open(spec: &SourceSpec, opts: &SourceOptions) -> Result<Box<dyn FrameSour
         SourceSpec::Replay(path) => Ok(Box::new(replay::Replay::open(path)?)),
         SourceSpec::Directory(path) => Ok(Box::new(files::ImageFiles::directory(path)?)),
         SourceSpec::Image(path) => Ok(Box::new(files::ImageFiles::single(path))),
+        SourceSpec::Video(path) => Ok(Box::new(ffmpeg::FfmpegSource::open(
+            ffmpeg::Input::File(path.clone()),
+            &opts.stream,
+        )?)),
+        SourceSpec::Stream(url) => Ok(Box::new(ffmpeg::FfmpegSource::open(
+            ffmpeg::Input::Url(url.clone()),
+            &opts.stream,
+        )?)),
     }
 }
 
@@ -289,6 +332,22 @@ mod tests {
         assert!("synth:abc".parse::<SourceSpec>().is_err());
         assert!("replay:".parse::<SourceSpec>().is_err());
         assert!("/no/such/file.png".parse::<SourceSpec>().is_err());
+        assert_eq!(
+            "file:a.bin".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Video("a.bin".into())
+        );
+        assert_eq!(
+            "/x/door.mp4".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Video("/x/door.mp4".into())
+        );
+        let SourceSpec::Stream(u) = "rtsp://u:pw@cam/s?transport=udp"
+            .parse::<SourceSpec>()
+            .unwrap()
+        else {
+            panic!("not a stream")
+        };
+        assert_eq!(u.transport(), Some(Transport::Udp));
+        assert!(!format!("{u:?} {u}").contains("pw"));
         assert_eq!(parse_size("640x480"), Ok((640, 480)));
         assert!(parse_size("640").is_err());
         for f in ["mjpg", "yuyv", "rgb24", "bgr24", "grey", "nv12"] {
