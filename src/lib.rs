@@ -13,6 +13,8 @@ pub mod frame;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod image;
+#[cfg(feature = "runtime")]
+pub mod import;
 pub mod limits;
 #[cfg(feature = "runtime")]
 pub mod model;
