@@ -153,6 +153,11 @@ fn permute<T: Copy>(data: &[T], shape: &[usize], perm: &[usize]) -> (Vec<T>, Vec
     (out, new_shape)
 }
 
+/// The element count, `None` on overflow.
+fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// TF's SAME padding along one axis: (before, after).
 fn same_pads(input: usize, k: usize, stride: usize, dilation: usize) -> (i64, i64) {
     let eff = (k - 1) * dilation + 1;
@@ -212,9 +217,9 @@ impl<'m, 'a> Ctx<'m, 'a> {
         t.shape
             .iter()
             .map(|&d| {
-                usize::try_from(d).map_err(|_| {
+                usize::try_from(d).ok().filter(|&d| d > 0).ok_or_else(|| {
                     TfliteError::Unsupported(format!(
-                        "tensor `{}` has a dynamic or negative dimension {:?}",
+                        "tensor `{}` has a dynamic, zero or negative dimension {:?}",
                         t.name, t.shape
                     ))
                 })
@@ -243,7 +248,12 @@ impl<'m, 'a> Ctx<'m, 'a> {
             )));
         }
         let shape = self.shape(ix)?;
-        let n: usize = shape.iter().product();
+        let n = numel(&shape).ok_or_else(|| {
+            TfliteError::Malformed(format!(
+                "constant `{}` has an overflowing shape {shape:?}",
+                t.name
+            ))
+        })?;
         let width = match t.dtype {
             TensorType::Float32 | TensorType::Int32 => 4,
             TensorType::Float16 => 2,
@@ -256,12 +266,12 @@ impl<'m, 'a> Ctx<'m, 'a> {
                 )))
             }
         };
-        if data.len() != n * width {
+        if Some(data.len()) != n.checked_mul(width) {
             return Err(TfliteError::Malformed(format!(
                 "constant `{}` of shape {shape:?} has {} bytes of data, expected {}",
                 t.name,
                 data.len(),
-                n * width
+                n.saturating_mul(width)
             )));
         }
         let chunks = |w| data.chunks_exact(w);
@@ -651,6 +661,12 @@ impl<'m, 'a> Ctx<'m, 'a> {
             ("RESHAPE" | "SQUEEZE" | "EXPAND_DIMS", _) => {
                 // The output tensor's static shape says it all; the new_shape option or the
                 // shape input may hold a -1.
+                let xs = self.shape(x)?;
+                if numel(&xs).is_none() || numel(&xs) != numel(&out_shape) {
+                    return Err(self.unsupported(format!(
+                        "reshapes {xs:?} into {out_shape:?}, a different element count"
+                    )));
+                }
                 let xn = self.native(x)?;
                 let shape: Vec<i64> = out_shape.iter().map(|&d| d as i64).collect();
                 let y = self.g.reshape(&xn, &shape);
@@ -788,7 +804,11 @@ impl<'m, 'a> Ctx<'m, 'a> {
                     }
                     None => 0.0,
                 };
-                let (xn, order, layout) = if self.layout(x)? == Some(Layout::Nchw) {
+                let nchw_in = self.layout(x)? == Some(Layout::Nchw);
+                if nchw_in && rank != 4 {
+                    return Err(self.unsupported(format!("a 4-D input padded to rank {rank}")));
+                }
+                let (xn, order, layout) = if nchw_in {
                     (self.nchw(x)?, vec![0, 3, 1, 2], Layout::Nchw)
                 } else {
                     (self.native(x)?, (0..rank).collect(), Layout::Native)
