@@ -204,12 +204,15 @@ fn stills(dir: &Path) -> Vec<(String, image::DynamicImage)> {
     out
 }
 
+/// An image's name and, per output, (max abs difference, max abs reference value).
+type ImageDiffs = (String, Vec<(f32, f32)>);
+
 /// Converts `tflite_bytes`, runs it in tract and LiteRT on each still, and returns per image
 /// and output the max abs difference and the max abs reference value.
 fn compare_with_litert(
     tflite_bytes: &[u8],
     opts: &ConvertOptions,
-) -> (tflite::Converted, Vec<(String, Vec<(f32, f32)>)>) {
+) -> (tflite::Converted, Vec<ImageDiffs>) {
     let model = tflite::parse(tflite_bytes).expect("parses");
     let conv = tflite::to_onnx(&model, opts).expect("converts");
     let (h, w) = conv.input_hw;

@@ -111,7 +111,7 @@ impl<'a> Table<'a> {
         let vtable = vtable as usize;
         let vtable_len = buf.u16(vtable)? as usize;
         let table_len = buf.u16(vtable + 2)? as usize;
-        if vtable_len < 4 || vtable_len % 2 != 0 {
+        if vtable_len < 4 || !vtable_len.is_multiple_of(2) {
             return Err(bad(format!(
                 "table at {pos}: vtable length {vtable_len} is invalid"
             )));

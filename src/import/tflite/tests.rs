@@ -38,7 +38,7 @@ impl T {
 }
 
 fn align(out: &mut Vec<u8>, n: usize) {
-    while out.len() % n != 0 {
+    while !out.len().is_multiple_of(n) {
         out.push(0);
     }
 }
