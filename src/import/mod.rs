@@ -8,12 +8,15 @@
 //! - [`torch`]: the ssd.pytorch and torchvision SSD families, from their state dicts through
 //!   [`crate::netspec`] (the network description the trainer trains) and its ONNX writer.
 //! - [`tfjs`]: TF.js graph models of the TF Object Detection API's SSDs (coco-ssd).
+//! - [`tflite`]: TFLite flatbuffers (float32 / float16 weights; MediaPipe's SSDs, and the
+//!   `TFLite_Detection_PostProcess` op's anchors and options where a model has one).
 //!
 //! The trainer (`ssd-train`, which links libtorch) re-exports these rather than keeping its
 //! own copy, so both binaries import the same way.
 
 pub mod pth;
 pub mod tfjs;
+pub mod tflite;
 pub mod torch;
 
 use std::io::Write;
