@@ -445,3 +445,64 @@ fn truncated_and_foreign_files_are_errors() {
         "{e}"
     );
 }
+
+/// The imported Objectron SSD with its metadata (`--anchors mediapipe-ssd300`): ssd-edge's
+/// decode + NMS against MediaPipe's documented post-processing of LiteRT's raw outputs
+/// (re-implemented in tests/support/tflite_reference.py), as sets, on the same input tensors.
+#[test]
+fn objectron_detections_match_mediapipe_postprocessing() {
+    let Some(path) = objectron() else { return };
+    let bytes = std::fs::read(&path).unwrap();
+    let (labels, model) = tflite::split_packed_assets(&bytes).unwrap();
+    let imported = tflite::import_ssd(
+        model,
+        &tflite::SsdOptions {
+            labels: Some(labels),
+            anchors: Some(ssd_edge::ssd::SsdAnchors::ssd_mobilenet_300()),
+            ..Default::default()
+        },
+    )
+    .expect("imports");
+    let mut det = ssd_edge::model::Detector::from_bytes(&imported.onnx, None).expect("loads");
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("model.tflite");
+    std::fs::write(&model_path, model).unwrap();
+    let imgs = stills(dir.path());
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "detect".into(),
+        model_path.into(),
+        dir.path().join("ref.json").into(),
+    ];
+    let mut inputs = Vec::new();
+    for (i, (_, img)) in imgs.iter().enumerate() {
+        let x = nhwc(img, 300, 300);
+        let p = dir.path().join(format!("in{i}.npy"));
+        write_npy(&p, &[1, 300, 300, 3], &x);
+        args.push(p.into());
+        inputs.push(x);
+    }
+    python(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("ref.json")).unwrap()).unwrap();
+    let mut compared = 0;
+    for (i, x) in inputs.iter().enumerate() {
+        let want = reference[format!("in{i}")].as_array().unwrap();
+        let mut got = ssd_edge::ssd::Detections::new();
+        det.detect_tensor(&to_nchw(x, 300, 300, 3), &mut got).unwrap();
+        assert_eq!(got.len(), want.len(), "image {i}: {got:?}\nvs {want:?}");
+        for r in want {
+            let class = r["class"].as_u64().unwrap() as u16;
+            let score = r["score"].as_f64().unwrap() as f32;
+            let b: Vec<f32> = r["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let hit = got.iter().any(|d| {
+                d.class_id == class
+                    && (d.score - score).abs() < 1e-4
+                    && d.bbox.iter().zip(&b).all(|(p, q)| (p - q).abs() * 300.0 < 0.5)
+            });
+            assert!(hit, "image {i}: MediaPipe's class {class} {score} {b:?} not in {got:?}");
+            compared += 1;
+        }
+    }
+    eprintln!("{compared} detections equal to MediaPipe's post-processing over {} images", inputs.len());
+    assert!(compared > 0, "no detection to compare: the check proves nothing");
+}

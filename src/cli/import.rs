@@ -4,7 +4,7 @@
 //! refused import leaves no file.
 
 use anyhow::{bail, Result};
-use ssd_edge::import::{self, tfjs, torch};
+use ssd_edge::import::{self, tfjs, tflite, torch};
 use ssd_edge::model::ModelMeta;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,11 @@ pub struct Args {
     /// Output ONNX model.
     #[arg(long, value_name = "M.onnx")]
     pub out: PathBuf,
+    /// For a TFLite SSD without a `TFLite_Detection_PostProcess` op (its anchors live in the
+    /// app around it): the anchor generator, `mediapipe-ssd300` (MediaPipe's
+    /// SsdAnchorsCalculator / the TF Object Detection API's 6-layer SSD at 300x300).
+    #[arg(long, value_name = "NAME")]
+    pub anchors: Option<String>,
     /// Class names, one per line or a JSON list, background first (default: VOC for 21
     /// classes, COCO's 91 slots for 91, class_N otherwise).
     #[arg(long, value_name = "FILE")]
@@ -59,8 +64,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let converted = match args.from {
         Format::SsdPytorch | Format::Torchvision => from_torch(&args)?,
         Format::Tfjs => from_tfjs(&args)?,
-        // NOT BUILT YET: the TFLite importer (src/import/tflite/) replaces this arm.
-        Format::Tflite => bail!("--from tflite: not built yet"),
+        Format::Tflite => from_tflite(&args)?,
     };
     import::write_model(&converted.onnx, &args.out)?;
     let m = &converted.meta;
@@ -127,6 +131,49 @@ fn from_tfjs(args: &Args) -> Result<Converted> {
             "TF.js graph model, {} of {} TF nodes converted into {} ONNX nodes, {} parameters",
             imported.converted_nodes, imported.tf_nodes, imported.onnx_nodes, imported.parameters
         ),
+        onnx: imported.onnx,
+        meta: imported.meta,
+    })
+}
+
+/// TFLite SSDs: a `.tflite` file, or a MediaPipe packed-assets file (label map + model).
+fn from_tflite(args: &Args) -> Result<Converted> {
+    let bytes = ssd_edge::limits::read_bounded(&args.weights, 1 << 30)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.weights.display()))?;
+    let (packed_labels, model) = if bytes.get(4..8) == Some(b"TFL3".as_slice()) {
+        (None, bytes.as_slice())
+    } else {
+        let (l, m) = tflite::split_packed_assets(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.weights.display()))?;
+        (Some(l), m)
+    };
+    let labels = match args.labels.as_deref() {
+        Some(p) => Some(torch::read_labels(p)?),
+        None => packed_labels,
+    };
+    let anchors = match args.anchors.as_deref() {
+        None => None,
+        Some("mediapipe-ssd300") => Some(ssd_edge::ssd::SsdAnchors::ssd_mobilenet_300()),
+        Some(other) => bail!("--anchors `{other}`: the known generator is mediapipe-ssd300"),
+    };
+    let imported = tflite::import_ssd(
+        model,
+        &tflite::SsdOptions {
+            labels,
+            anchors,
+            architecture: args.arch.clone(),
+            provenance: ssd_edge::model::Provenance {
+                command: Some(ssd_edge::provenance::command_line()),
+                git_revision: ssd_edge::provenance::git_revision(),
+                notes: Some("imported from a TFLite flatbuffer; the weights are the publisher's".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.weights.display()))?;
+    Ok(Converted {
+        what: format!("TFLite SSD ({})", imported.ops.join(", ")),
         onnx: imported.onnx,
         meta: imported.meta,
     })

@@ -8,6 +8,15 @@
         "tensors": {...}} where "tensors" lists extra tensors asked for with --tensor NAME
         (read with experimental_preserve_all_tensors, written as <stem>.t<k>.f32).
 
+    tflite_reference.py detect MODEL.tflite OUT.json INPUT.npy [INPUT.npy ...]
+        LiteRT's raw outputs post-processed as MediaPipe's Objectron graph configures it:
+        SsdAnchorsCalculator (6 layers, scales 0.2-0.95, strides 16..512, ratios 1, 2, 0.5,
+        3, 0.3333 + the interpolated square, reduced lowest layer, offsets 0.5),
+        TensorsToDetections (y, x, h, w codes / 10, 10, 5, 5, exp on sizes, sigmoid scores,
+        class 0 ignored, the best class per box, min score 0.5) and NonMaxSuppression (IoU
+        0.5, at most 100, over all classes). Writes {stem: [{class, score, box: [x0, y0, x1,
+        y1]}]} (normalised), re-implemented here from those documented options.
+
     tflite_reference.py make-postprocess OUT.tflite
         Writes a tiny SSD (1x4x4x3 input, two 1x1 convolutions, RESHAPEs, a LOGISTIC) that
         ends in a TFLite_Detection_PostProcess custom op, with known anchors and options.
@@ -183,7 +192,81 @@ def make_postprocess(out):
         f.write(builder.Output())
 
 
+def mediapipe_anchors(size=300, strides=(16, 32, 64, 128, 256, 512), lo=0.2, hi=0.95,
+                      ratios=(1.0, 2.0, 0.5, 3.0, 0.3333)):
+    """SsdAnchorsCalculator with interpolated_scale_aspect_ratio 1 and
+    reduce_boxes_in_lowest_layer, as (ycenter, xcenter, h, w) rows."""
+    n = len(strides)
+    scale = lambda i: lo + (hi - lo) * i / (n - 1)
+    rows = []
+    for layer, stride in enumerate(strides):
+        cell = []
+        if layer == 0:
+            cell = [(0.1, 1.0), (scale(0), 2.0), (scale(0), 0.5)]
+        else:
+            cell = [(scale(layer), r) for r in ratios]
+            nxt = 1.0 if layer == n - 1 else scale(layer + 1)
+            cell.append((np.sqrt(scale(layer) * nxt), 1.0))
+        side = int(np.ceil(size / stride))
+        for y in range(side):
+            for x in range(side):
+                for s_, r in cell:
+                    rows.append(((y + 0.5) / side, (x + 0.5) / side, s_ / np.sqrt(r), s_ * np.sqrt(r)))
+    return np.array(rows, dtype=np.float64)
+
+
+def detect(model, out_json, inputs, min_score=0.5, iou=0.5, keep=100):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=model)
+    it.allocate_tensors()
+    (inp,) = it.get_input_details()
+    outs = {d["name"]: d["index"] for d in it.get_output_details()}
+    anchors = mediapipe_anchors()
+    result = {}
+    for path in inputs:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        it.set_tensor(inp["index"], load_input(path, inp["shape"]))
+        it.invoke()
+        raw = it.get_tensor(outs["raw_outputs/box_encodings"])[0].astype(np.float64)
+        logits = it.get_tensor(outs["raw_outputs/class_predictions"])[0].astype(np.float64)
+        yc = raw[:, 0] / 10 * anchors[:, 2] + anchors[:, 0]
+        xc = raw[:, 1] / 10 * anchors[:, 3] + anchors[:, 1]
+        h = np.exp(raw[:, 2] / 5) * anchors[:, 2]
+        w = np.exp(raw[:, 3] / 5) * anchors[:, 3]
+        boxes = np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], axis=1)
+        scores = 1 / (1 + np.exp(-logits))
+        scores[:, 0] = -1  # ignore_classes: [0]
+        cls = scores.argmax(axis=1)
+        best = scores[np.arange(len(cls)), cls]
+        order = [i for i in np.argsort(-best, kind="stable") if best[i] >= min_score]
+        kept = []
+        for i in order:
+            b = boxes[i]
+            ok = True
+            for j in kept:
+                c = boxes[j]
+                ix = max(0.0, min(b[2], c[2]) - max(b[0], c[0]))
+                iy = max(0.0, min(b[3], c[3]) - max(b[1], c[1]))
+                inter = ix * iy
+                union = (b[2] - b[0]) * (b[3] - b[1]) + (c[2] - c[0]) * (c[3] - c[1]) - inter
+                if union > 0 and inter / union > iou:
+                    ok = False
+                    break
+            if ok:
+                kept.append(i)
+            if len(kept) == keep:
+                break
+        result[stem] = [{"class": int(cls[i]), "score": float(best[i]), "box": [float(v) for v in boxes[i]]}
+                        for i in kept]
+    with open(out_json, "w") as f:
+        json.dump(result, f)
+
+
 def main(argv):
+    if len(argv) >= 4 and argv[0] == "detect":
+        detect(argv[1], argv[2], argv[3:])
+        return 0
     if len(argv) >= 2 and argv[0] == "make-postprocess":
         make_postprocess(argv[1])
         return 0

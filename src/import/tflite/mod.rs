@@ -15,12 +15,14 @@ mod flatbuf;
 mod flexbuf;
 mod ops;
 mod schema;
+mod ssd;
 
 pub use convert::{
     to_onnx, ConvertOptions, Converted, ConvertedOutput, DetectionPostProcess, OutputMode,
     PostProcessOptions,
 };
 pub use ops::builtin_name;
+pub use ssd::{import_ssd, ImportedSsd, SsdOptions};
 pub use schema::{
     parse, Activation, BuiltinOptions, Operator, OperatorCode, Padding, Quantization, SubGraph,
     Tensor, TensorType, TfliteModel,
