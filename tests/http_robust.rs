@@ -240,3 +240,54 @@ fn a_network_listener_without_a_token_does_not_start() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// DNS rebinding (issue 32): without a token, a request naming a foreign host is refused on
+/// every endpoint with 421 and a body saying why; loopback names, IP literals and the names
+/// in `allowed_hosts` are served.
+#[test]
+fn foreign_host_names_are_refused_without_a_token() {
+    let board = Board::start(&board::config(
+        1_000_000,
+        "listen = \"127.0.0.1:0\"\nallowed_hosts = [\"cam.example\"]",
+    ));
+    let port = board.addr.port();
+    let get = |host: &str, path: &str| {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        request(board.addr, &raw).unwrap_or_else(|e| panic!("{host} {path}: {e}"))
+    };
+    let served = [
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{port}"),
+        "localhost".into(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "cam.example".into(),
+        format!("CAM.EXAMPLE:{port}"),
+    ];
+    for host in &served {
+        let r = get(host, "/status");
+        assert_eq!(r.status, 200, "{host}: {}", r.text());
+    }
+    let refused = [
+        "attacker.example".to_string(),
+        format!("attacker.example:{port}"),
+        "localhost.attacker.example".into(),
+        "127.0.0.1.nip.io".into(),
+        "cam.example.attacker.example".into(),
+    ];
+    for host in &refused {
+        for path in ["/", "/status", "/metrics", "/snapshot.jpg", "/api/counts"] {
+            let r = get(host, path);
+            assert_eq!(r.status, 421, "{host} {path}: {}", r.text());
+            let t = r.text();
+            assert!(
+                t.contains(host.as_str()) && t.contains("allowed_hosts"),
+                "{t}"
+            );
+        }
+    }
+    // Absolute-form requests are judged by their authority, not a Host that disagrees.
+    let raw = "GET http://attacker.example/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert_eq!(request(board.addr, raw).unwrap().status, 421);
+    board.stop();
+}

@@ -28,6 +28,27 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
+    if app.token.is_none() {
+        // Without a token, a foreign Host name is a DNS-rebinding page (see `host_allowed`).
+        let host = match req.uri().authority() {
+            Some(a) => Some(a.as_str()),
+            None => match req.headers().get(header::HOST).map(|v| v.to_str()) {
+                Some(Ok(h)) => Some(h),
+                Some(Err(_)) => Some(""),
+                None => None,
+            },
+        };
+        if !super::config::host_allowed(host, &app.allowed_hosts) {
+            return error(
+                StatusCode::MISDIRECTED_REQUEST,
+                &format!(
+                    "Host {:?} is not this board: without a token only localhost, IP addresses \
+                     and the names in [http] allowed_hosts are served (DNS rebinding)",
+                    host.unwrap_or_default()
+                ),
+            );
+        }
+    }
     if let Some(token) = &app.token {
         if !authorized(&req, &params, token) {
             let mut r = error(
