@@ -156,6 +156,11 @@ impl EdgeConfig {
         if let Some(m) = &self.mqtt {
             m.validate()?;
         }
+        // Names (and what they become as topics and ids), geometry and ranges of lines and
+        // zones: before the model is loaded; class names are checked against it later.
+        self.count_spec()
+            .validate_shape()
+            .map_err(|e| (e.key, e.message))?;
         self.tracker
             .validate()
             .map_err(|e| (format!("tracker.{}", e.key), e.problem))?;
