@@ -184,3 +184,93 @@ fn fifos_and_endless_lines_stop_at_the_limit() {
     let o = run(&["track", "--input", &name]);
     fails_once_with(&o, &[&name, "line 1", "limit of 4194304 bytes"]);
 }
+
+/// Writes `edge.toml` with `body` in `dir` and returns its path.
+fn config(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+const LINE: &str = "a = [0.5, 0.0]\nb = [0.5, 1.0]\n";
+
+/// Config values that make counting meaningless, names that collide once derived and pixel
+/// lines outside the frame: refused when the config is loaded (before the model: the model
+/// path here does not exist) or before the first frame, naming the file and the key once.
+#[test]
+fn config_ranges_names_and_pixel_lines_are_refused_before_any_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "[source]\nuri = \"synth:1\"\nframes = 3\n[model]\npath = \"/nonexistent.onnx\"\n";
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!("{head}[[line]]\nname = \"a/b\"\n{LINE}[[line]]\nname = \"a_b\"\n{LINE}"),
+            vec!["line[1].name", "`a_b` and `a/b` both become `a_b`"],
+        ),
+        (
+            format!("{head}[[line]]\nname = \"Tür\"\n{LINE}[[zone]]\nname = \"Tör\"\npoints = [[0, 0], [1, 0], [1, 1]]\n"),
+            vec!["zone[0].name", "`Tör` and `Tür` both become `t_r`"],
+        ),
+        (
+            format!("{head}[[line]]\nname = \"door\"\n{LINE}band = 1e30\n"),
+            vec!["line[0] (door).band", "is outside [0, 0.5]"],
+        ),
+        (
+            format!("{head}[[line]]\nname = \"door\"\na = [0.5, 0.5]\nb = [0.5, 0.5000001]\n"),
+            vec!["line[0] (door).b", "must be at least 0.001"],
+        ),
+        (
+            format!("{head}[mqtt]\nhost = \"localhost\"\nstats_interval = 1e-9\n"),
+            vec!["mqtt.stats_interval", "is not in [0.1, 86400] seconds"],
+        ),
+        (
+            format!("{head}[mqtt]\nhost = \"localhost\"\nlinger = 600\n"),
+            vec!["mqtt.linger", "is not in (0, 30] seconds"],
+        ),
+    ];
+    for (i, (body, needles)) in cases.iter().enumerate() {
+        let cfg = config(dir.path(), &format!("c{i}.toml"), body);
+        let o = run(&["run", "--config", &cfg]);
+        let mut n = needles.clone();
+        n.push(&cfg);
+        fails_once_with(&o, &n);
+        assert!(o.stdout.is_empty(), "{cfg}: frames came out");
+    }
+    // Pixel units outside the 300x300 synthetic frame: before any frame, with the config.
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default-float.onnx");
+    let cfg = config(
+        dir.path(),
+        "pixels.toml",
+        &format!(
+            "[source]\nuri = \"synth:1\"\nframes = 3\n[model]\npath = \"{}\"\n[[line]]\n\
+             name = \"door\"\nunits = \"pixels\"\na = [500, 10]\nb = [500, 200]\n",
+            model.display()
+        ),
+    );
+    let o = run(&["run", "--config", &cfg]);
+    fails_once_with(
+        &o,
+        &[&cfg, "line[0] (door).a", "[500, 10] is outside the 300x300 frame"],
+    );
+    assert!(o.stdout.is_empty(), "frames came out before the check");
+}
+
+/// `track` frames of width or height 0 would resolve every line to a point.
+#[test]
+fn track_frames_of_zero_size_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "t.toml", &format!("[[line]]\nname = \"door\"\n{LINE}"));
+    for (w, h) in [(0, 300), (300, 0), (0, 0)] {
+        let input = dir.path().join(format!("in{w}x{h}.jsonl"));
+        std::fs::write(
+            &input,
+            format!("{{\"frame\":0,\"width\":{w},\"height\":{h},\"detections\":[]}}\n"),
+        )
+        .unwrap();
+        let inp = p(&input);
+        let o = run(&["track", "--config", &cfg, "--input", &inp]);
+        fails_once_with(
+            &o,
+            &[&inp, &format!("a {w}x{h} frame: width and height must be at least 1")],
+        );
+    }
+}
