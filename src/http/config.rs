@@ -213,7 +213,10 @@ mod tests {
             let listed = vec!["cam.example".to_string()];
             let expect = name == "localhost" || name == "cam.example";
             proptest::prop_assert_eq!(host_allowed(Some(&with_port(&name)), &listed), expect);
-            proptest::prop_assert!(host_allowed(Some(&with_port(&name)), &[name.clone()]));
+            proptest::prop_assert!(host_allowed(
+                Some(&with_port(&name)),
+                std::slice::from_ref(&name)
+            ));
             let ip = std::net::Ipv4Addr::from(ip).to_string();
             proptest::prop_assert!(host_allowed(Some(&with_port(&ip)), &[]));
         }

@@ -31,6 +31,9 @@ pub const CLOCK_BACK_TOLERANCE_MS: i64 = super::HOUR_MS;
 
 const CHUNK: i64 = 5000;
 
+/// Ids in (lo, hi], and the wall times of the first and last trusted events among them.
+type Timeline = (i64, i64, Option<(i64, i64)>);
+
 impl Store {
     /// Compares the clock (`now_ms`) with the last recorded trusted event; a clock that went
     /// backwards, or jumped forward past the retention, starts a new timeline (module docs)
@@ -126,8 +129,9 @@ impl Store {
                 }
             }
         }
-        // Per timeline: the wall times of its first and last recorded trusted events.
-        let mut lines: Vec<(i64, i64, Option<(i64, i64)>)> = Vec::with_capacity(starts.len());
+        // Per timeline: its id range and the wall times of its first and last recorded
+        // trusted events.
+        let mut lines: Vec<Timeline> = Vec::with_capacity(starts.len());
         for (i, &lo) in starts.iter().enumerate() {
             let hi = starts.get(i + 1).copied().unwrap_or(i64::MAX);
             let ends: Option<(i64, i64)> = self
