@@ -291,3 +291,40 @@ fn foreign_host_names_are_refused_without_a_token() {
     assert_eq!(request(board.addr, raw).unwrap().status, 421);
     board.stop();
 }
+
+/// `/api/counts` is bounded per answer (rows, rows x columns: 413 beyond) and in all answers
+/// together (one computed at a time: 503 with Retry-After for the others), and the frame loop
+/// keeps counting through a burst of worst-case requests.
+#[test]
+fn counts_answers_are_bounded_alone_and_together() {
+    let board = long_board();
+    frames_advance(&board, 3, "at start");
+    let raw = |q: &str| {
+        format!(
+            "GET /api/counts?{q} HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    // Eleven years by hour: ~98,000 rows.
+    let worst = raw("from=2015-08-01&to=2026-12-04&by=hour");
+    let r = request(board.addr, &worst).unwrap();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("over the bound of 10000 rows"), "{}", r.text());
+    let r = request(board.addr, &raw("from=2026-01-01&to=2026-01-02&by=minute")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A burst of large but allowed answers and worst-case ones, all at once.
+    let addr = board.addr;
+    let big = raw("from=2025-01-01&to=2025-12-31&by=hour");
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let q = if i % 2 == 0 { big.clone() } else { worst.clone() };
+            std::thread::spawn(move || request(addr, &q).map(|r| r.status))
+        })
+        .collect();
+    for h in handles {
+        let status = h.join().unwrap().expect("an answer");
+        assert!([200, 413, 503].contains(&status), "status {status}");
+    }
+    frames_advance(&board, 3, "after the burst of /api/counts");
+    answers_again(&board, "after the burst");
+    board.stop();
+}

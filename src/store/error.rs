@@ -62,6 +62,9 @@ pub enum StoreError {
     Config { key: &'static str, message: String },
     #[error("report: {0}")]
     Query(String),
+    /// A report larger than its bound (rows x columns).
+    #[error("report too large: {0}")]
+    TooLarge(String),
     #[error("store writer: {0}")]
     Writer(String),
 }
