@@ -249,7 +249,11 @@ fn config_ranges_names_and_pixel_lines_are_refused_before_any_frame() {
     let o = run(&["run", "--config", &cfg]);
     fails_once_with(
         &o,
-        &[&cfg, "line[0] (door).a", "[500, 10] is outside the 300x300 frame"],
+        &[
+            &cfg,
+            "line[0] (door).a",
+            "[500, 10] is outside the 300x300 frame",
+        ],
     );
     assert!(o.stdout.is_empty(), "frames came out before the check");
 }
@@ -258,7 +262,11 @@ fn config_ranges_names_and_pixel_lines_are_refused_before_any_frame() {
 #[test]
 fn track_frames_of_zero_size_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "t.toml", &format!("[[line]]\nname = \"door\"\n{LINE}"));
+    let cfg = config(
+        dir.path(),
+        "t.toml",
+        &format!("[[line]]\nname = \"door\"\n{LINE}"),
+    );
     for (w, h) in [(0, 300), (300, 0), (0, 0)] {
         let input = dir.path().join(format!("in{w}x{h}.jsonl"));
         std::fs::write(
@@ -270,7 +278,10 @@ fn track_frames_of_zero_size_are_refused() {
         let o = run(&["track", "--config", &cfg, "--input", &inp]);
         fails_once_with(
             &o,
-            &[&inp, &format!("a {w}x{h} frame: width and height must be at least 1")],
+            &[
+                &inp,
+                &format!("a {w}x{h} frame: width and height must be at least 1"),
+            ],
         );
     }
 }
