@@ -308,7 +308,11 @@ fn counts_answers_are_bounded_alone_and_together() {
     let worst = raw("from=2015-08-01&to=2026-12-04&by=hour");
     let r = request(board.addr, &worst).unwrap();
     assert_eq!(r.status, 413, "{}", r.text());
-    assert!(r.text().contains("over the bound of 10000 rows"), "{}", r.text());
+    assert!(
+        r.text().contains("over the bound of 10000 rows"),
+        "{}",
+        r.text()
+    );
     let r = request(board.addr, &raw("from=2026-01-01&to=2026-01-02&by=minute")).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     // A burst of large but allowed answers and worst-case ones, all at once.
@@ -316,7 +320,11 @@ fn counts_answers_are_bounded_alone_and_together() {
     let big = raw("from=2025-01-01&to=2025-12-31&by=hour");
     let handles: Vec<_> = (0..16)
         .map(|i| {
-            let q = if i % 2 == 0 { big.clone() } else { worst.clone() };
+            let q = if i % 2 == 0 {
+                big.clone()
+            } else {
+                worst.clone()
+            };
             std::thread::spawn(move || request(addr, &q).map(|r| r.status))
         })
         .collect();
