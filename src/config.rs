@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Largest config file read (a config is a few kB; anything bigger is not one).
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub const MAX_CONFIG_BYTES: u64 = crate::limits::MAX_TEXT_FILE_BYTES;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,13 +72,10 @@ pub struct ModelSection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: {source}", .path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: {size} bytes is too big for a config file (limit {MAX_CONFIG_BYTES})", .path.display())]
-    TooBig { path: PathBuf, size: u64 },
+    /// Not read: missing, a directory or device, over [`MAX_CONFIG_BYTES`], not UTF-8. The
+    /// message is the file and the problem, once (no `source()` to print again).
+    #[error("{0}")]
+    Read(crate::limits::FileError),
     #[error("{}: {message}", .path.display())]
     Parse { path: PathBuf, message: String },
     #[error("{}: {key}: {message}", .path.display())]
@@ -91,18 +88,9 @@ pub enum ConfigError {
 
 impl EdgeConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let read = |source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(read)?.len();
-        if size > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooBig {
-                path: path.to_owned(),
-                size,
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(read)?;
+        // Bounded whatever the file is: metadata says 0 bytes for /dev/zero and a FIFO.
+        let text =
+            crate::limits::read_text_bounded(path, MAX_CONFIG_BYTES).map_err(ConfigError::Read)?;
         let mut cfg = Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
             message,
@@ -176,6 +164,11 @@ impl EdgeConfig {
         if let Some(m) = &self.mqtt {
             m.validate()?;
         }
+        // Names (and what they become as topics and ids), geometry and ranges of lines and
+        // zones: before the model is loaded; class names are checked against it later.
+        self.count_spec()
+            .validate_shape()
+            .map_err(|e| (e.key, e.message))?;
         self.tracker
             .validate()
             .map_err(|e| (format!("tracker.{}", e.key), e.problem))?;

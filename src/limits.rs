@@ -5,7 +5,7 @@
 //! checked arithmetic, so the checks also hold on 32-bit ARM where `usize` products wrap.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::Path;
 
 /// Most pixels a frame or still image may have once decoded: 32 Mi pixels (8192x4096, 96 MiB
@@ -32,6 +32,91 @@ pub const MAX_CLASSES: usize = 1 << 16;
 
 /// Most timed frames `bench` takes per model (it keeps one timing record per frame).
 pub const MAX_BENCH_FRAMES: u64 = 100_000;
+
+/// Largest text file read whole besides the sidecar: `edge.toml`, `--tracker-config`, an MQTT
+/// CA bundle (a config is a few kB, the Mozilla CA bundle ~220 kB).
+pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
+
+/// Longest line `track --input` reads: 4 MiB (a frame of 1000 detections is ~150 kB). A line
+/// that never ends (`/dev/zero`, a stuck writer) is an error after this many bytes.
+pub const MAX_LINE_BYTES: u64 = 4 << 20;
+
+/// A file read whole that could not be read, with its path: `"{path}: {problem}"`. The
+/// problem is the I/O error's text, with no further `source()`, so `{:#}` prints it once.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", .path.display())]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    pub problem: String,
+    pub kind: io::ErrorKind,
+}
+
+impl FileError {
+    pub fn new(path: &Path, e: &io::Error) -> Self {
+        FileError {
+            path: path.to_owned(),
+            problem: io_problem(e),
+            kind: e.kind(),
+        }
+    }
+}
+
+/// The text of an I/O error without the OS error number (`"does not exist"` rather than
+/// `"No such file or directory (os error 2)"`, which users grep for less).
+pub fn io_problem(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "does not exist".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::IsADirectory => "is a directory, not a regular file".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads a whole text file through [`read_bounded`]; not UTF-8 is an error saying where.
+pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, FileError> {
+    let bytes = read_bounded(path, limit).map_err(|e| FileError::new(path, &e))?;
+    String::from_utf8(bytes).map_err(|e| FileError {
+        path: path.to_owned(),
+        problem: format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+        kind: io::ErrorKind::InvalidData,
+    })
+}
+
+/// Reads one line (up to and including `\n`) into `line`, at most `limit` bytes of it besides
+/// the newline: a longer line is an `InvalidData` error after `limit + 1` bytes were read, so
+/// a line that never ends cannot grow the buffer without bound. Returns the bytes read (0 at
+/// the end). Not UTF-8 is an `InvalidData` error too.
+pub fn read_line_bounded<R: BufRead>(
+    reader: &mut R,
+    line: &mut String,
+    limit: u64,
+) -> io::Result<usize> {
+    let mut bytes = std::mem::take(line).into_bytes();
+    bytes.clear();
+    let n = reader
+        .by_ref()
+        .take(limit.saturating_add(1))
+        .read_until(b'\n', &mut bytes)?;
+    if n as u64 > limit && bytes.last() != Some(&b'\n') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("line longer than the limit of {limit} bytes"),
+        ));
+    }
+    *line = String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 (invalid byte at offset {} of the line)",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    Ok(n)
+}
 
 /// A frame or image size over a limit, or one whose byte count does not fit in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +150,10 @@ pub fn frame_bytes(width: u32, height: u32, bytes_per_pixel: u64) -> Result<usiz
 }
 
 /// Reads a whole file, refusing one larger than `limit` bytes without reading it: a regular
-/// file by its metadata, a device (`/dev/zero`) at once, a pipe after `limit` bytes.
+/// file by its metadata, a device (`/dev/zero`) at once, a pipe after `limit` bytes. Never
+/// trusts the metadata alone: at most `limit + 1` bytes are read whatever the file is (a file
+/// may grow while it is read, `/proc` files say 0). Every file the program reads whole comes
+/// through here (docs/limits.md).
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
@@ -78,7 +166,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     if meta.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "is a directory, not a file",
+            "is a directory, not a regular file",
         ));
     }
     if meta.is_file() && meta.len() > limit {
@@ -91,7 +179,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         if t.is_char_device() || t.is_block_device() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "is a device, not a file",
+                "is a device, not a regular file",
             ));
         }
     }
@@ -99,7 +187,10 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     file.take(limit.saturating_add(1)).read_to_end(&mut data)?;
     if data.len() as u64 > limit {
-        return Err(too_large("the stream has more bytes".into()));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("is longer than the limit of {limit} bytes"),
+        ));
     }
     Ok(data)
 }
@@ -131,6 +222,108 @@ mod tests {
         {
             let e = read_bounded(Path::new("/dev/zero"), 99).unwrap_err();
             assert!(e.to_string().contains("device"), "{e}");
+        }
+    }
+
+    /// A FIFO fed without end by a writer thread: read_bounded stops after limit + 1 bytes.
+    /// The writer ends on EPIPE once the reader has closed.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_without_end_is_cut_at_the_limit() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                let chunk = [b'a'; 1 << 16];
+                while f.write_all(&chunk).is_ok() {}
+            })
+        };
+        let e = read_bounded(&p, 1 << 20).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("longer than the limit of 1048576 bytes"),
+            "{e}"
+        );
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn huge_files_devices_and_bad_text_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("huge.toml");
+        // Sparse: 8 GiB by its metadata, nothing on disk.
+        std::fs::File::create(&p).unwrap().set_len(8 << 30).unwrap();
+        let e = read_text_bounded(&p, 1 << 20).unwrap_err().to_string();
+        assert!(e.starts_with(&p.display().to_string()), "{e}");
+        assert!(
+            e.contains("8589934592 bytes, more than the limit of 1048576"),
+            "{e}"
+        );
+        let e = read_text_bounded(Path::new("/dev/zero"), 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "/dev/zero: is a device, not a regular file");
+        let e = read_text_bounded(dir.path(), 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with(": is a directory, not a regular file"), "{e}");
+        let e = read_text_bounded(&dir.path().join("no"), 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("no: does not exist"), "{e}");
+        let bad = dir.path().join("latin1.toml");
+        std::fs::write(&bad, b"name = \"T\xfcr\"\n").unwrap();
+        let e = read_text_bounded(&bad, 100).unwrap_err().to_string();
+        assert!(
+            e.ends_with("is not UTF-8 text (invalid byte at offset 9)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_after_the_limit() {
+        let mut zero = io::BufReader::new(std::fs::File::open("/dev/zero").unwrap());
+        let mut line = String::new();
+        let e = read_line_bounded(&mut zero, &mut line, 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("limit of 1048576 bytes"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// Any lines, any limit: the bounded reader gives exactly the lines `lines()` would
+        /// while each fits, and an error naming the limit at the first that does not.
+        #[test]
+        fn bounded_lines_match_std_or_name_the_limit(
+            lines in proptest::collection::vec("[a-z]{0,40}", 0..20),
+            limit in 0u64..50,
+            final_newline: bool,
+        ) {
+            let mut text = lines.join("\n");
+            if final_newline && !lines.is_empty() {
+                text.push('\n');
+            }
+            let mut r = io::BufReader::with_capacity(7, text.as_bytes());
+            let mut line = String::new();
+            for want in text.lines() {
+                match read_line_bounded(&mut r, &mut line, limit) {
+                    Ok(n) => {
+                        proptest::prop_assert!(want.len() as u64 <= limit);
+                        proptest::prop_assert_eq!(line.trim_end_matches('\n'), want);
+                        proptest::prop_assert!(n > 0);
+                    }
+                    Err(e) => {
+                        proptest::prop_assert!(want.len() as u64 > limit);
+                        let says = format!("limit of {limit} bytes");
+                        proptest::prop_assert!(e.to_string().contains(&says), "{}", e);
+                        return Ok(());
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(read_line_bounded(&mut r, &mut line, limit).unwrap(), 0);
         }
     }
 }

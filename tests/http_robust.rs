@@ -240,3 +240,99 @@ fn a_network_listener_without_a_token_does_not_start() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// DNS rebinding (issue 32): without a token, a request naming a foreign host is refused on
+/// every endpoint with 421 and a body saying why; loopback names, IP literals and the names
+/// in `allowed_hosts` are served.
+#[test]
+fn foreign_host_names_are_refused_without_a_token() {
+    let board = Board::start(&board::config(
+        1_000_000,
+        "listen = \"127.0.0.1:0\"\nallowed_hosts = [\"cam.example\"]",
+    ));
+    let port = board.addr.port();
+    let get = |host: &str, path: &str| {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        request(board.addr, &raw).unwrap_or_else(|e| panic!("{host} {path}: {e}"))
+    };
+    let served = [
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{port}"),
+        "localhost".into(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "cam.example".into(),
+        format!("CAM.EXAMPLE:{port}"),
+    ];
+    for host in &served {
+        let r = get(host, "/status");
+        assert_eq!(r.status, 200, "{host}: {}", r.text());
+    }
+    let refused = [
+        "attacker.example".to_string(),
+        format!("attacker.example:{port}"),
+        "localhost.attacker.example".into(),
+        "127.0.0.1.nip.io".into(),
+        "cam.example.attacker.example".into(),
+    ];
+    for host in &refused {
+        for path in ["/", "/status", "/metrics", "/snapshot.jpg", "/api/counts"] {
+            let r = get(host, path);
+            assert_eq!(r.status, 421, "{host} {path}: {}", r.text());
+            let t = r.text();
+            assert!(
+                t.contains(host.as_str()) && t.contains("allowed_hosts"),
+                "{t}"
+            );
+        }
+    }
+    // Absolute-form requests are judged by their authority, not a Host that disagrees.
+    let raw = "GET http://attacker.example/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert_eq!(request(board.addr, raw).unwrap().status, 421);
+    board.stop();
+}
+
+/// `/api/counts` is bounded per answer (rows, rows x columns: 413 beyond) and in all answers
+/// together (one computed at a time: 503 with Retry-After for the others), and the frame loop
+/// keeps counting through a burst of worst-case requests.
+#[test]
+fn counts_answers_are_bounded_alone_and_together() {
+    let board = long_board();
+    frames_advance(&board, 3, "at start");
+    let raw = |q: &str| {
+        format!(
+            "GET /api/counts?{q} HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    // Eleven years by hour: ~98,000 rows.
+    let worst = raw("from=2015-08-01&to=2026-12-04&by=hour");
+    let r = request(board.addr, &worst).unwrap();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.text().contains("over the bound of 10000 rows"),
+        "{}",
+        r.text()
+    );
+    let r = request(board.addr, &raw("from=2026-01-01&to=2026-01-02&by=minute")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A burst of large but allowed answers and worst-case ones, all at once.
+    let addr = board.addr;
+    let big = raw("from=2025-01-01&to=2025-12-31&by=hour");
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let q = if i % 2 == 0 {
+                big.clone()
+            } else {
+                worst.clone()
+            };
+            std::thread::spawn(move || request(addr, &q).map(|r| r.status))
+        })
+        .collect();
+    for h in handles {
+        let status = h.join().unwrap().expect("an answer");
+        assert!([200, 413, 503].contains(&status), "status {status}");
+    }
+    frames_advance(&board, 3, "after the burst of /api/counts");
+    answers_again(&board, "after the burst");
+    board.stop();
+}

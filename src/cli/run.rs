@@ -21,6 +21,8 @@ use std::time::Duration;
 
 /// Frames a synthetic run makes when `--frames` is not given (it never ends by itself).
 const SYNTH_FRAMES: u64 = 100;
+/// The synthetic scenes' frame size without `--size`.
+const SYNTH_SIZE: (u32, u32) = (300, 300);
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -135,10 +137,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let counter = if count_spec.is_empty() {
         None
     } else {
-        let c = Counter::new(count_spec, &labels, cfg.tracker.capacity)
+        let c = Counter::new(count_spec.clone(), &labels, cfg.tracker.capacity)
             .map_err(|e| config_error(&args, &e.key, e.message))?;
         Some(c)
     };
+    // Pixel coordinates against a frame size known before any frame (`--size`, `[source]
+    // size`, the synthetic scenes' 300x300), named by the config like every other key.
+    if counter.is_some() {
+        let known = opts
+            .size
+            .or(matches!(spec, SourceSpec::Synth(_)).then_some(SYNTH_SIZE));
+        if let Some((w, h)) = known {
+            count_spec
+                .resolve(w, h, &labels)
+                .map_err(|e| config_error(&args, &e.key, e.message))?;
+        }
+    }
     let tracking = args.track || counter.is_some();
     let mut counter = counter;
     let store_path = counter
@@ -272,7 +286,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if cfg.http.as_ref().is_some_and(|h| h.serve_after_end) {
         super::serve::linger(stop);
     }
-    result?;
+    result.map_err(|e| match e {
+        // A frame of another size than expected: name the config as at start-up.
+        ssd_edge::pipeline::PipelineError::Count(e) => config_error(&args, &e.key, e.message),
+        e => e.into(),
+    })?;
     if summary.frames == 0 {
         bail!(
             "no frame could be processed ({} corrupt, {} timeouts)",

@@ -53,8 +53,8 @@ struct TrackerFile {
 
 /// Reads and validates the `[tracker]` table of `path`; errors name the file and the key.
 pub fn load_tracker_config(path: &Path) -> Result<TrackerConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the tracker config {}", path.display()))?;
+    let text = ssd_edge::limits::read_text_bounded(path, ssd_edge::limits::MAX_TEXT_FILE_BYTES)
+        .context("reading the tracker config")?;
     let file: TrackerFile = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
     file.tracker
@@ -67,7 +67,12 @@ pub fn load_tracker_config(path: &Path) -> Result<TrackerConfig> {
 pub fn open_input(path: Option<&Path>) -> Result<(Box<dyn BufRead>, String)> {
     Ok(match path {
         Some(p) => {
-            let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            let f = File::open(p)
+                .map_err(|e| ssd_edge::limits::FileError::new(p, &e))
+                .context("opening the input")?;
+            if f.metadata().is_ok_and(|m| m.is_dir()) {
+                bail!("{}: is a directory, not a regular file", p.display());
+            }
             (Box::new(BufReader::new(f)), p.display().to_string())
         }
         None => (Box::new(BufReader::new(io::stdin())), "stdin".to_string()),
@@ -213,6 +218,17 @@ impl Counting {
                 )
             })?,
         };
+        // A 0x0 frame resolves every line to a point: nothing would ever count.
+        if size.0 == 0 || size.1 == 0 {
+            bail!(
+                "{input}: frame {}: a {}x{} frame: width and height must be at least 1",
+                frame.frame,
+                size.0,
+                size.1
+            );
+        }
+        ssd_edge::limits::check_frame_size(size.0, size.1)
+            .with_context(|| format!("{input}: frame {}", frame.frame))?;
         let mono_ms = match frame.timestamp_us {
             Some(us) => us / 1000,
             None => (frame.frame as f64 * self.frame_ms) as u64,

@@ -109,3 +109,31 @@ impl Event {
         }
     }
 }
+
+/// A name as one MQTT topic level: `/`, `+`, `#`, whitespace and control characters become
+/// `_`. Here rather than in the MQTT sink so config validation (`CountSpec::validate_shape`)
+/// can check that no two places share one, with or without the `mqtt` feature.
+pub fn topic_level(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if matches!(c, '/' | '+' | '#') || c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A Home Assistant object id (and unique_id part): `[a-zA-Z0-9_-]` only, others become `_`.
+pub fn object_id(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

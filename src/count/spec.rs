@@ -101,8 +101,32 @@ impl CountSpec {
 
     /// Checks everything that does not need the frame size. `labels` are the model's, by class
     /// id (0 is the background).
-    pub fn validate<'s>(&'s self, labels: &[String]) -> Result<(), SpecError> {
+    pub fn validate(&self, labels: &[String]) -> Result<(), SpecError> {
+        self.validate_shape()?;
+        for (i, l) in self.lines.iter().enumerate() {
+            check_classes(
+                &format!("line[{i}] ({})", l.name),
+                l.classes.as_deref(),
+                labels,
+            )?;
+        }
+        for (i, z) in self.zones.iter().enumerate() {
+            check_classes(
+                &format!("zone[{i}] ({})", z.name),
+                z.classes.as_deref(),
+                labels,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Names, derived names, geometry and ranges: everything that needs neither the model's
+    /// labels nor the frame size, so `edge.toml` is checked before the model is loaded.
+    pub fn validate_shape<'s>(&'s self) -> Result<(), SpecError> {
         let mut names: Vec<&str> = Vec::new();
+        // Each derived name (topic level, HA object id / unique_id) with the place it came
+        // from: two places must not share one, or they publish to one topic / one sensor.
+        let mut derived: Vec<(String, &str)> = Vec::new();
         let mut check_name = |key: &str, n: &'s str| -> Result<(), SpecError> {
             if n.is_empty() {
                 return Err(err(format!("{key}.name"), "must not be empty"));
@@ -119,6 +143,21 @@ impl CountSpec {
                     format!("`{n}` is used twice (line and zone names must be unique)"),
                 ));
             }
+            if let Some((d, other)) = derived_names(n)
+                .into_iter()
+                .find_map(|d| derived.iter().find(|(e, _)| *e == d).cloned())
+            {
+                return Err(err(
+                    format!("{key}.name"),
+                    format!(
+                        "`{n}` and `{other}` both become `{d}` as an MQTT topic level or Home \
+                         Assistant id: rename one (letters, digits, - and _ stay as they are)"
+                    ),
+                ));
+            }
+            for d in derived_names(n) {
+                derived.push((d, n));
+            }
             names.push(n);
             Ok(())
         };
@@ -134,8 +173,8 @@ impl CountSpec {
                     "zero-length line: a and b are the same point",
                 ));
             }
-            check_band(&key, l.band)?;
-            check_classes(&key, l.classes.as_deref(), labels)?;
+            check_band(&key, l.band, l.units)?;
+            check_length(&key, l.a, l.b, l.units)?;
         }
         for (i, z) in self.zones.iter().enumerate() {
             let key = format!("zone[{i}]");
@@ -162,8 +201,7 @@ impl CountSpec {
                     "degenerate polygon (no area: the points are on one line)",
                 ));
             }
-            check_band(&key, z.band)?;
-            check_classes(&key, z.classes.as_deref(), labels)?;
+            check_band(&key, z.band, z.units)?;
             if let Some(s) = z.loiter_seconds {
                 if !(s.is_finite() && s > 0.0 && s < 1e7) {
                     return Err(err(
@@ -270,13 +308,66 @@ fn check_point(key: &str, field: &str, p: Point, units: Units) -> Result<(), Spe
     }
 }
 
-fn check_band(key: &str, band: Option<f32>) -> Result<(), SpecError> {
+/// The names a place name becomes outside: the MQTT topic level and the Home Assistant
+/// object id (unique_id, discovery topic), the latter compared without case since Home
+/// Assistant lowercases entity ids. /metrics label values are escaped one-to-one, so they
+/// cannot collide when the names differ.
+pub fn derived_names(name: &str) -> Vec<String> {
+    let level = crate::count::event::topic_level(name);
+    let object = crate::count::event::object_id(name).to_ascii_lowercase();
+    if level == object {
+        vec![level]
+    } else {
+        vec![level, object]
+    }
+}
+
+/// Largest hysteresis band: half the shorter side as a fraction, 10,000 px in pixels (above
+/// any frame `MAX_FRAME_PIXELS` allows). A wider band never lets a track leave it: no counts.
+pub const MAX_BAND_FRACTION: f32 = 0.5;
+pub const MAX_BAND_PIXELS: f32 = 10_000.0;
+
+/// Shortest counting line: 0.001 of the frame (a third of a pixel at 300 px) or 1 pixel. A
+/// shorter one cannot be crossed in any frame that counting sees.
+pub const MIN_LINE_FRACTION: f32 = 0.001;
+pub const MIN_LINE_PIXELS: f32 = 1.0;
+
+fn check_band(key: &str, band: Option<f32>, units: Units) -> Result<(), SpecError> {
+    let max = match units {
+        Units::Fraction => MAX_BAND_FRACTION,
+        Units::Pixels => MAX_BAND_PIXELS,
+    };
     match band {
-        Some(b) if !(b.is_finite() && b >= 0.0) => Err(err(
+        Some(b) if !(b.is_finite() && (0.0..=max).contains(&b)) => Err(err(
             format!("{key}.band"),
-            format!("{b}: must be a non-negative number"),
+            format!("{b} is outside [0, {max}] ({})", units_word(units)),
         )),
         _ => Ok(()),
+    }
+}
+
+fn check_length(key: &str, a: Point, b: Point, units: Units) -> Result<(), SpecError> {
+    let min = match units {
+        Units::Fraction => MIN_LINE_FRACTION,
+        Units::Pixels => MIN_LINE_PIXELS,
+    };
+    let len = f64::from(a[0] - b[0]).hypot(f64::from(a[1] - b[1]));
+    if len < f64::from(min) {
+        return Err(err(
+            format!("{key}.b"),
+            format!(
+                "the line is {len:.3e} long; it must be at least {min} ({}) to be crossed",
+                units_word(units)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn units_word(units: Units) -> &'static str {
+    match units {
+        Units::Fraction => "a fraction of the frame",
+        Units::Pixels => "pixels",
     }
 }
 
@@ -357,6 +448,115 @@ mod tests {
 
     fn spec_err(spec: CountSpec) -> SpecError {
         spec.validate(&labels()).unwrap_err()
+    }
+
+    fn named(n: &str) -> LineConfig {
+        LineConfig {
+            name: n.into(),
+            ..line([0.0, 0.5], [1.0, 0.5])
+        }
+    }
+
+    #[test]
+    fn names_colliding_after_derivation_are_refused_naming_both() {
+        for (a, b, derived) in [
+            ("a/b", "a_b", "a_b"),
+            ("a b", "a+b", "a_b"),
+            ("Tür", "Tör", "t_r"),
+            ("Door", "door", "door"),
+            ("x#", "x\t", "x_"),
+        ] {
+            let e = spec_err(CountSpec {
+                lines: vec![named(a)],
+                zones: vec![ZoneConfig {
+                    name: b.into(),
+                    ..zone(vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+                }],
+            });
+            assert_eq!(e.key, "zone[0].name", "{e}");
+            assert!(
+                e.message
+                    .contains(&format!("`{b}` and `{a}` both become `{derived}`")),
+                "{e}"
+            );
+        }
+        let ok = CountSpec {
+            lines: vec![named("door-1"), named("door_1"), named("Tür")],
+            zones: vec![],
+        };
+        ok.validate(&labels()).unwrap();
+    }
+
+    proptest::proptest! {
+        /// Any two names: accepted together only if every derived name differs.
+        #[test]
+        fn accepted_names_have_distinct_derived_names(
+            a in "[a-zA-Z0-9_ /+#äöüÄ.-]{1,6}",
+            b in "[a-zA-Z0-9_ /+#äöüÄ.-]{1,6}",
+        ) {
+            let spec = CountSpec { lines: vec![named(&a), named(&b)], zones: vec![] };
+            let lv = |n: &str| crate::count::event::topic_level(n);
+            let oid = |n: &str| crate::count::event::object_id(n).to_ascii_lowercase();
+            match spec.validate(&labels()) {
+                Ok(()) => {
+                    proptest::prop_assert_ne!(lv(&a), lv(&b));
+                    proptest::prop_assert_ne!(oid(&a), oid(&b));
+                    proptest::prop_assert_ne!(oid(&a), lv(&b));
+                    proptest::prop_assert_ne!(lv(&a), oid(&b));
+                }
+                Err(e) => {
+                    proptest::prop_assert_eq!(e.key.as_str(), "line[1].name");
+                    proptest::prop_assert!(
+                        a == b || lv(&a) == lv(&b) || oid(&a) == oid(&b)
+                            || oid(&a) == lv(&b) || lv(&a) == oid(&b),
+                        "{} refused: {}", b, e
+                    );
+                    let quoted = format!("`{b}`");
+                    proptest::prop_assert!(e.message.contains(&quoted), "{}", e);
+                }
+            }
+        }
+
+        /// Bands and line lengths: accepted exactly inside the stated range; the error says it.
+        #[test]
+        fn bands_and_lengths_are_range_checked(
+            band in proptest::prop_oneof![
+                proptest::num::f32::ANY,
+                0.0f32..1.0,
+                0.0f32..20_000.0,
+            ],
+            len in proptest::prop_oneof![0.0f32..0.01, 1e-45f32..1e-3, 0.0f32..1.0],
+            pixels: bool,
+        ) {
+            let units = if pixels { Units::Pixels } else { Units::Fraction };
+            let scale = if pixels { 1000.0 } else { 1.0 };
+            let mut l = line([0.0, 0.5 * scale], [len * scale, 0.5 * scale]);
+            l.units = units;
+            l.band = Some(band);
+            let (max_band, min_len) = if pixels {
+                (MAX_BAND_PIXELS, MIN_LINE_PIXELS)
+            } else {
+                (MAX_BAND_FRACTION, MIN_LINE_FRACTION)
+            };
+            let band_ok = band.is_finite() && (0.0..=max_band).contains(&band);
+            let len_ok = f64::from(len * scale) >= f64::from(min_len);
+            let r = CountSpec { lines: vec![l], zones: vec![] }.validate(&labels());
+            match r {
+                Ok(()) => proptest::prop_assert!(band_ok && len_ok),
+                Err(e) if e.key.ends_with(".band") => {
+                    proptest::prop_assert!(!band_ok);
+                    proptest::prop_assert!(e.message.contains(&format!("outside [0, {max_band}]")), "{}", e);
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!len_ok, "{}", e);
+                    proptest::prop_assert!(
+                        e.message.contains("zero-length")
+                            || e.message.contains(&format!("at least {min_len}")),
+                        "{}", e
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub(crate) struct App {
     pub live: Mutex<Live>,
     pub snapshot: Arc<SnapshotSlot>,
     pub token: Option<String>,
+    /// `[http] allowed_hosts`: checked against `Host` when there is no token.
+    pub allowed_hosts: Vec<String>,
     pub tz: jiff::tz::TimeZone,
 }
 
@@ -89,6 +91,7 @@ impl HttpSink {
             live: Mutex::new(Live::default()),
             snapshot,
             token: cfg.token.clone(),
+            allowed_hosts: cfg.allowed_hosts.clone(),
             tz,
         });
         let server = server::Server::start(listener, app.clone())?;

@@ -28,6 +28,27 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
+    if app.token.is_none() {
+        // Without a token, a foreign Host name is a DNS-rebinding page (see `host_allowed`).
+        let host = match req.uri().authority() {
+            Some(a) => Some(a.as_str()),
+            None => match req.headers().get(header::HOST).map(|v| v.to_str()) {
+                Some(Ok(h)) => Some(h),
+                Some(Err(_)) => Some(""),
+                None => None,
+            },
+        };
+        if !super::config::host_allowed(host, &app.allowed_hosts) {
+            return error(
+                StatusCode::MISDIRECTED_REQUEST,
+                &format!(
+                    "Host {:?} is not this board: without a token only localhost, IP addresses \
+                     and the names in [http] allowed_hosts are served (DNS rebinding)",
+                    host.unwrap_or_default()
+                ),
+            );
+        }
+    }
     if let Some(token) = &app.token {
         if !authorized(&req, &params, token) {
             let mut r = error(
@@ -53,8 +74,26 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
         }
         "/status" => json_body(StatusCode::OK, &status(&app, &app.live())),
         "/api/counts" => {
+            // One answer at a time, each bounded (rows, cells): what all answers together can
+            // hold is bounded, so no request can take the frame loop's memory.
+            let Some(busy) = CountsBusy::take() else {
+                let mut r = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "another /api/counts answer is being computed (one at a time); retry",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            };
             let app2 = app.clone();
-            match tokio::task::spawn_blocking(move || counts(&app2, &params)).await {
+            // The guard moves into the worker: released when the work ends, even when the
+            // client has gone.
+            match tokio::task::spawn_blocking(move || {
+                let _busy = busy;
+                counts(&app2, &params)
+            })
+            .await
+            {
                 Ok(Ok(v)) => json_body(StatusCode::OK, &v),
                 Ok(Err((code, e))) => error(code, &e),
                 Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -66,6 +105,32 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
             StatusCode::NOT_FOUND,
             "no such page (see /, /status, /metrics, /api/counts, /snapshot.jpg)",
         ),
+    }
+}
+
+/// Most rows and cells (rows x columns) one `/api/counts` answer may hold: 10,000 rows (416
+/// days of hours) and 200,000 cells, a few MB of JSON; larger asks get 413.
+pub const MAX_COUNTS_ROWS: usize = 10_000;
+pub const MAX_COUNTS_CELLS: usize = 200_000;
+
+static COUNTS_BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The one `/api/counts` computation allowed at a time.
+struct CountsBusy;
+
+impl CountsBusy {
+    fn take() -> Option<CountsBusy> {
+        use std::sync::atomic::Ordering;
+        COUNTS_BUSY
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| CountsBusy)
+    }
+}
+
+impl Drop for CountsBusy {
+    fn drop(&mut self) {
+        COUNTS_BUSY.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -301,10 +366,13 @@ fn counts(app: &App, params: &[(String, String)]) -> Result<serde_json::Value, F
     let unavailable =
         |e: crate::store::StoreError| (StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     let store = Store::open_read_only(path).map_err(unavailable)?;
-    let report = store.report(&q).map_err(|e| match e {
-        crate::store::StoreError::Query(m) => bad(m),
-        e => unavailable(e),
-    })?;
+    let report = store
+        .report_bounded(&q, MAX_COUNTS_ROWS, MAX_COUNTS_CELLS)
+        .map_err(|e| match e {
+            crate::store::StoreError::Query(m) => bad(m),
+            crate::store::StoreError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            e => unavailable(e),
+        })?;
     let stamp = |z: &jiff::Zoned| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
     let rows: Vec<_> = report
         .rows

@@ -20,6 +20,10 @@ pub enum MjpegError {
     Truncated(usize),
     #[error("corrupt MJPEG frame: {0}")]
     Decode(String),
+    /// The entropy-coded data ends before the last block: a frame cut short and an end
+    /// marker appended, or a header declaring more pixels than the data holds.
+    #[error("corrupt MJPEG frame: truncated ({0})")]
+    Incomplete(String),
     #[error("MJPEG frame is {got_w}x{got_h}, the stream announced {want_w}x{want_h}")]
     SizeMismatch {
         got_w: u32,
@@ -98,13 +102,29 @@ pub fn decode_rgb(
     out: &mut Vec<u8>,
 ) -> Result<(u32, u32), MjpegError> {
     let jpeg = check_markers(data)?;
-    // The size limit is checked below, after the header, before any pixel is decoded.
-    let options = DecoderOptions::default()
+    // Truncation is judged by what the decoder consumed, not by the last two bytes: it reads
+    // the data *without* its end marker, strictly, so a scan that ends before the last block
+    // is "exhausted data" (zune-jpeg fills the rest with grey silently when it meets an EOI,
+    // and lenient mode does the same at the end of the data).
+    let body = &jpeg[..jpeg.len() - 2];
+    let strict = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::RGB)
         .set_max_width(1 << 16)
-        .set_max_height(1 << 16);
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
-    decoder.decode_headers().map_err(decode_error)?;
+        .set_max_height(1 << 16)
+        .set_strict_mode(true);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(body), strict);
+    let mut lenient = false;
+    if decoder.decode_headers().is_err() {
+        // Strict header parsing refuses harmless quirks of some cameras (extra bytes between
+        // segments): those frames get the lenient decoder over the whole JPEG, as before.
+        let options = DecoderOptions::default()
+            .jpeg_set_out_colorspace(ColorSpace::RGB)
+            .set_max_width(1 << 16)
+            .set_max_height(1 << 16);
+        decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
+        decoder.decode_headers().map_err(decode_error)?;
+        lenient = true;
+    }
     let info = decoder
         .info()
         .ok_or_else(|| MjpegError::Decode("no image header".into()))?;
@@ -127,11 +147,44 @@ pub fn decode_rgb(
             max_h: max.1,
         });
     }
+    // Every 8x8 luma block costs at least one bit of entropy data (its DC code, even in a
+    // progressive first scan): a header declaring 8192x4096 over 300x300 worth of data is
+    // refused before a buffer is sized for it.
+    let blocks = u64::from(w.div_ceil(8)) * u64::from(h.div_ceil(8));
+    if (body.len() as u64) < blocks / 8 {
+        return Err(MjpegError::Incomplete(format!(
+            "{w}x{h} needs at least {} bytes of image data, the frame has {}",
+            blocks / 8,
+            body.len()
+        )));
+    }
     if out.len() < len {
         out.resize(len, 0);
     }
-    decoder.decode_into(&mut out[..len]).map_err(decode_error)?;
+    match decoder.decode_into(&mut out[..len]) {
+        Ok(()) => {}
+        Err(e) if !lenient && is_exhausted(&e) => {
+            return Err(MjpegError::Incomplete(format!(
+                "the image data ends before the last row: {}",
+                one_line(&format!("{e:?}"))
+            )))
+        }
+        Err(e) => return Err(decode_error(e)),
+    }
     Ok((w, h))
+}
+
+/// zune-jpeg's ways of saying the scan needed more bytes than there were.
+fn is_exhausted(e: &zune_jpeg::errors::DecodeErrors) -> bool {
+    use zune_jpeg::errors::DecodeErrors as E;
+    match e {
+        E::ExhaustedData => true,
+        E::FormatStatic(m) => m.contains("Premature end"),
+        other => {
+            let m = format!("{other:?}");
+            m.contains("Exhausted") || m.contains("Premature end") || m.contains("No more bytes")
+        }
+    }
 }
 
 fn decode_error(e: zune_jpeg::errors::DecodeErrors) -> MjpegError {
@@ -184,5 +237,96 @@ mod tests {
             timestamp_us: 0,
         };
         assert!(d.decode(frame).is_err());
+    }
+
+    /// Largest cut (bytes before the end of the scan) that may decode: measured 26 on these
+    /// images (zune-jpeg's read-ahead and zero fill at the end of the data).
+    const MAX_UNSEEN_CUT: usize = 32;
+
+    /// A JPEG of `w`x`h` with busy content (so the entropy data is long), via `image`.
+    fn jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let v = (x * 7 + y * 13 + seed).wrapping_mul(2654435761) >> 24;
+            image::Rgb([v as u8, (x * 5) as u8, (y * 3 + seed) as u8])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    /// Offset just after the SOS segment: where the entropy-coded data starts.
+    fn scan_start(j: &[u8]) -> usize {
+        let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        sos + 2 + usize::from(u16::from_be_bytes([j[sos + 2], j[sos + 3]]))
+    }
+
+    #[test]
+    fn a_cut_scan_with_an_end_marker_appended_is_refused_at_every_cut() {
+        let mut out = Vec::new();
+        for (w, h) in [(300, 300), (64, 48), (17, 9)] {
+            let j = jpeg(w, h, 1);
+            assert_eq!(decode_rgb(&j, (w, h), (w, h), &mut out), Ok((w, h)));
+            let (start, end) = (scan_start(&j), j.len() - 2);
+            let step = ((end - start) / 400).max(1);
+            let mut tried = 0;
+            for cut in (start..end).step_by(step) {
+                let mut bad = j[..cut].to_vec();
+                bad.extend_from_slice(&[0xFF, 0xD9]);
+                // zune-jpeg reads ahead and decodes the last blocks from up to a few dozen
+                // synthesized zero bits: a cut in the scan's last MAX_UNSEEN_CUT bytes (part
+                // of the last MCU row) is the limit of this check.
+                if end - cut <= MAX_UNSEEN_CUT {
+                    continue;
+                }
+                let r = decode_rgb(&bad, (w, h), (w, h), &mut out);
+                assert!(
+                    matches!(r, Err(MjpegError::Incomplete(_) | MjpegError::Decode(_))),
+                    "{w}x{h} cut at {cut} of {end}: {r:?}"
+                );
+                tried += 1;
+            }
+            assert!(tried > 5);
+        }
+    }
+
+    #[test]
+    fn a_header_declaring_more_pixels_than_the_data_is_refused() {
+        let j = jpeg(300, 300, 2);
+        let sof = j.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        let mut big = j.clone();
+        big[sof + 5..sof + 7].copy_from_slice(&4096u16.to_be_bytes());
+        big[sof + 7..sof + 9].copy_from_slice(&8192u16.to_be_bytes());
+        let mut out = Vec::new();
+        let r = decode_rgb(&big, (0, 0), (8192, 4096), &mut out);
+        let Err(MjpegError::Incomplete(m)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(m.contains("8192x4096 needs at least"), "{m}");
+        // Slightly larger than the data: the decoder runs out of data and says so.
+        let mut taller = j.clone();
+        taller[sof + 5..sof + 7].copy_from_slice(&600u16.to_be_bytes());
+        let r = decode_rgb(&taller, (0, 0), (300, 600), &mut out);
+        assert!(matches!(r, Err(MjpegError::Incomplete(_))), "{r:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Complete JPEGs of any size decode (no false "truncated"), and the same with any
+        /// cut of their scan and an end marker appended never decodes as a good frame.
+        #[test]
+        fn whole_frames_decode_and_cut_ones_never_do(
+            w in 1u32..200, h in 1u32..120, seed: u32, cut_frac in 0.0f64..1.0,
+        ) {
+            let j = jpeg(w, h, seed);
+            let mut out = Vec::new();
+            proptest::prop_assert_eq!(decode_rgb(&j, (w, h), (w, h), &mut out), Ok((w, h)));
+            let (start, end) = (scan_start(&j), j.len() - 2);
+            let cut = start + ((end - start) as f64 * cut_frac) as usize;
+            proptest::prop_assume!(end - cut > MAX_UNSEEN_CUT);
+            let mut bad = j[..cut].to_vec();
+            bad.extend_from_slice(&[0xFF, 0xD9]);
+            let r = decode_rgb(&bad, (w, h), (w, h), &mut out);
+            proptest::prop_assert!(r.is_err(), "{}x{} cut at {} of {}..{}: {:?}", w, h, cut, start, end, r);
+        }
     }
 }

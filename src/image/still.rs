@@ -29,6 +29,10 @@ pub enum Problem {
     TooLarge(FrameTooLarge),
     #[error("truncated JPEG (no end marker)")]
     Truncated,
+    /// The entropy data ends before the image does (judged by the decoder, see
+    /// `image::mjpeg::decode_rgb`), whatever the last bytes are.
+    #[error("truncated JPEG ({0})")]
+    Incomplete(String),
     #[error("cannot decode {format:?} image (corrupt or truncated?): {detail}")]
     Decode { format: ImageFormat, detail: String },
     #[error("refused by the decoder's memory limit: {0}")]
@@ -60,7 +64,27 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<Still, Problem> {
         .map_err(Problem::Read)?;
     let format = reader.format().ok_or(Problem::NotImage)?;
     if format == ImageFormat::Jpeg {
+        // One JPEG decoder for stills and camera frames: it judges truncation by what it
+        // consumed (a cut scan with an end marker appended is refused, not grey-filled).
+        use super::mjpeg::MjpegError as M;
         check_markers(bytes).map_err(|_| Problem::Truncated)?;
+        let mut rgb = Vec::new();
+        let (w, h) = super::mjpeg::decode_rgb(bytes, (0, 0), (u32::MAX, u32::MAX), &mut rgb)
+            .map_err(|e| match e {
+                M::NoStart | M::Truncated(_) => Problem::Truncated,
+                M::Incomplete(d) => Problem::Incomplete(d),
+                M::OverLimit(t) => Problem::TooLarge(t),
+                other => Problem::Decode {
+                    format,
+                    detail: other.to_string(),
+                },
+            })?;
+        rgb.truncate(w as usize * h as usize * 3);
+        let image = RgbImage::from_raw(w, h, rgb).ok_or(Problem::Decode {
+            format,
+            detail: "decoded buffer does not match its size".into(),
+        })?;
+        return Ok(Still { image, format });
     }
     let mapped = |e: ImageError| match e {
         ImageError::Limits(l) => Problem::Limit(one_line(&l.to_string())),

@@ -55,6 +55,12 @@ impl Default for PipelineConfig {
     }
 }
 
+impl From<crate::count::SpecError> for PipelineError {
+    fn from(e: crate::count::SpecError) -> Self {
+        PipelineError::Count(e)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
@@ -63,8 +69,9 @@ pub enum PipelineError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// Not a `#[from]`/`source()`: the message says the cause once (`{:#}` would repeat it).
     #[error("counting: {0}")]
-    Count(#[from] crate::count::SpecError),
+    Count(crate::count::SpecError),
     #[error("{source_name}: gave up reconnecting after {attempts} attempts in {:.1} s: {last}", .waited.as_secs_f32())]
     GaveUp {
         source_name: String,

@@ -137,7 +137,7 @@ pub fn render_png(report: &Report, path: &Path) -> Result<(), StoreError> {
     img.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| StoreError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })
 }
 

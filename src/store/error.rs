@@ -5,8 +5,17 @@ use std::path::{Path, PathBuf};
 pub enum StoreError {
     #[error("{}: no such database (reports never create one; check --db)", path.display())]
     Missing { path: PathBuf },
-    #[error("{}: not a regular file", path.display())]
-    NotAFile { path: PathBuf },
+    /// `what`: "is a directory, not a regular file" or "is not a regular file (...)".
+    #[error("{}: {what}", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    /// Another process writes this database (issue 32: each run's totals would show only
+    /// its own share).
+    #[error(
+        "{}: another ssd-edge run is writing this database (one writer per database; \
+         `ssd-edge report` can read it meanwhile)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
     #[error("{}: not an SQLite database (left untouched)", path.display())]
     NotSqlite { path: PathBuf },
     #[error(
@@ -37,22 +46,25 @@ pub enum StoreError {
         path.display()
     )]
     CannotOpen { path: PathBuf, detail: String },
-    #[error("{}: {source}", path.display())]
+    // `error`, not `source`: the message already says the cause, and a `source()` would
+    // make `{:#}` print it a second time.
+    #[error("{}: {error}", path.display())]
     Sqlite {
         path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("[store] {key}: {message}")]
     Config { key: &'static str, message: String },
     #[error("report: {0}")]
     Query(String),
+    /// A report larger than its bound (rows x columns).
+    #[error("report too large: {0}")]
+    TooLarge(String),
     #[error("store writer: {0}")]
     Writer(String),
 }
@@ -69,7 +81,7 @@ impl StoreError {
                 path,
                 detail: e.to_string(),
             },
-            _ => StoreError::Sqlite { path, source: e },
+            _ => StoreError::Sqlite { path, error: e },
         }
     }
 
@@ -78,8 +90,8 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         use rusqlite::ErrorCode::*;
         match self {
-            StoreError::Sqlite { source, .. } => matches!(
-                source.sqlite_error_code(),
+            StoreError::Sqlite { error, .. } => matches!(
+                error.sqlite_error_code(),
                 Some(
                     DiskFull
                         | ReadOnly

@@ -13,6 +13,7 @@
 mod chart;
 pub mod config;
 mod error;
+mod lock;
 mod render;
 mod report;
 mod retention;
@@ -46,15 +47,21 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     config: StoreConfig,
+    /// Held while a writer lives (None for readers); after `conn` so it is released last.
+    _lock: Option<lock::WriterLock>,
 }
 
 impl Store {
     /// Opens the database at `path` for writing, creating it (and its schema) if the file is
     /// missing or empty. A file that is not an ssd-edge database, is corrupt or has a newer
-    /// schema is an error and is left as it is.
+    /// schema is an error and is left as it is. One writer per database: a second `open`
+    /// (another process) while this one lives is [`StoreError::Locked`].
     pub fn open(path: impl AsRef<Path>, config: &StoreConfig) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         config.validate()?;
+        // A directory or /dev/null would otherwise fail later with SQLite's vaguer words
+        // ("unable to open database file", or a database that silently keeps nothing).
+        regular_file_or_missing(&path)?;
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -72,35 +79,36 @@ impl Store {
                 detail: "the database opened read-only".into(),
             });
         }
+        // Before the schema is touched: two writers creating one schema is the race to avoid.
+        let lock = lock::WriterLock::take(&path)?;
         schema::prepare_for_writing(&conn, &path).map_err(|e| match e {
-            StoreError::Sqlite { path, source }
-                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>
+            StoreError::Sqlite { path, error }
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) =>
             {
                 StoreError::CannotOpen {
                     path,
-                    detail: source.to_string(),
+                    detail: error.to_string(),
                 }
             }
             e => e,
         })?;
-        Ok(Store {
+        let mut store = Store {
             conn,
             path,
             config: config.clone(),
-        })
+            _lock: Some(lock),
+        };
+        // A clock that disagrees with the data starts a new retention timeline (retention.rs).
+        store.check_clock(now_wall_ms(), config.retention_days)?;
+        Ok(store)
     }
 
     /// Opens an existing database read-only (reports): never creates a file, never takes a
     /// lock that would stop a running writer (WAL readers do not block the writer).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(StoreError::NotAFile { path }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::Missing { path })
-            }
-            Err(e) => return Err(StoreError::Io { path, source: e }),
+        if !regular_file_or_missing(&path)? {
+            return Err(StoreError::Missing { path });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
@@ -112,9 +120,9 @@ impl Store {
             // not write, beside no `-wal` file (a version that did not keep its WAL files,
             // see `schema::persist_wal`). With no WAL content every commit is in the main
             // file and no writer has it open, so it is safe to read as immutable.
-            Err(StoreError::Sqlite { source, .. })
+            Err(StoreError::Sqlite { error, .. })
                 if matches!(
-                    source.sqlite_error_code(),
+                    error.sqlite_error_code(),
                     Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
                 ) && wal_is_empty(&path) =>
             {
@@ -132,6 +140,7 @@ impl Store {
             conn,
             path,
             config: StoreConfig::default(),
+            _lock: None,
         })
     }
 
@@ -217,6 +226,27 @@ impl Store {
             path: self.path.clone(),
             detail: format!("unexpected value {value:?} in {column}"),
         }
+    }
+}
+
+/// Ok(true) for a regular file, Ok(false) for no file; a directory, device, FIFO or socket
+/// is [`StoreError::NotAFile`] saying which.
+fn regular_file_or_missing(path: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(true),
+        Ok(m) => Err(StoreError::NotAFile {
+            path: path.to_owned(),
+            what: if m.is_dir() {
+                "is a directory, not a regular file"
+            } else {
+                "is not a regular file (a device, FIFO or socket): give a database file"
+            },
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::Io {
+            path: path.to_owned(),
+            error: e,
+        }),
     }
 }
 

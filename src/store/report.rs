@@ -132,6 +132,10 @@ pub struct Report {
 /// More rows than this is a mistake (minute buckets over months), not a report.
 pub const MAX_BUCKETS: usize = 100_000;
 
+/// Most cells (rows x columns) one report may hold: 2 Mi (16 MiB of counts), for `report`.
+/// `/api/counts` uses a smaller bound of its own (docs/http.md).
+pub const MAX_REPORT_CELLS: usize = 1 << 21;
+
 /// Parses `--from`/`--to`: a date (`2026-03-29`: the start of that local day; as an upper
 /// bound the day is included), a local date and time (`2026-03-29T02:30`, `2026-03-29 02:30`),
 /// or an instant with an offset (`2026-03-29T01:30:00Z`).
@@ -175,6 +179,17 @@ struct Point {
 
 impl Store {
     pub fn report(&self, q: &ReportQuery) -> Result<Report, StoreError> {
+        self.report_bounded(q, MAX_BUCKETS, MAX_REPORT_CELLS)
+    }
+
+    /// [`Store::report`] refusing, before the table is allocated, one of more than
+    /// `max_rows` rows or `max_cells` rows x columns ([`StoreError::TooLarge`]).
+    pub fn report_bounded(
+        &self,
+        q: &ReportQuery,
+        max_rows: usize,
+        max_cells: usize,
+    ) -> Result<Report, StoreError> {
         let err = |e| StoreError::sqlite(&self.path, e);
         let pruned_before = self.pruned_before_ms()?.unwrap_or(i64::MIN);
         let coarse: HashSet<i64> = {
@@ -309,6 +324,16 @@ impl Store {
             .enumerate()
             .map(|(i, c)| (c, i))
             .collect();
+        // Rows x columns, not rows alone: many lines and zones multiply every row.
+        let cells = (bounds.len() - 1).saturating_mul(report.columns.len().max(1));
+        if cells > max_cells || bounds.len() - 1 > max_rows {
+            return Err(StoreError::TooLarge(format!(
+                "{} rows x {} columns is over the bound of {max_rows} rows and {max_cells} \
+                 cells: narrow from/to, use a coarser bucket, or pick one line or class",
+                bounds.len() - 1,
+                report.columns.len()
+            )));
+        }
         let mut counts = vec![vec![0u64; report.columns.len()]; bounds.len() - 1];
         for p in &points {
             // Bucket i holds [starts[i], starts[i + 1]).

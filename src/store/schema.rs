@@ -85,7 +85,7 @@ pub fn prepare_for_writing(conn: &Connection, path: &Path) -> Result<(), StoreEr
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Sqlite {
             path: path.to_path_buf(),
-            source: rusqlite::Error::InvalidParameterName(format!(
+            error: rusqlite::Error::InvalidParameterName(format!(
                 "journal_mode is {mode}, WAL could not be enabled"
             )),
         });

@@ -44,8 +44,9 @@ pub struct DetectionFrame {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("line {line}: {source}")]
-    Io { line: u64, source: io::Error },
+    /// The I/O error's text once (no `source()`, so `{:#}` does not print it twice).
+    #[error("line {line}: {error}")]
+    Io { line: u64, error: io::Error },
     #[error("line {line}: not a frame of detections: {problem}")]
     Malformed { line: u64, problem: String },
 }
@@ -77,13 +78,16 @@ impl<R: BufRead> DetectionReader<R> {
         loop {
             self.line.clear();
             self.line_no += 1;
-            let n = self
-                .input
-                .read_line(&mut self.line)
-                .map_err(|source| ReadError::Io {
-                    line: self.line_no,
-                    source,
-                })?;
+            // Bounded per line: a line that never ends is an error, not 4 GB of memory.
+            let n = crate::limits::read_line_bounded(
+                &mut self.input,
+                &mut self.line,
+                crate::limits::MAX_LINE_BYTES,
+            )
+            .map_err(|error| ReadError::Io {
+                line: self.line_no,
+                error,
+            })?;
             if n == 0 {
                 return Ok(false);
             }

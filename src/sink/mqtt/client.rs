@@ -170,7 +170,8 @@ pub(super) fn spawn(
 
 /// rustls with the ring provider, trusting the certificates of `ca` (PEM).
 fn tls_config(ca: &std::path::Path) -> Result<rumqttc::TlsConfiguration, String> {
-    let pem = std::fs::read(ca).map_err(|e| e.to_string())?;
+    let pem = crate::limits::read_bounded(ca, crate::limits::MAX_TEXT_FILE_BYTES)
+        .map_err(|e| crate::limits::io_problem(&e))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
         let cert = cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;

@@ -164,12 +164,16 @@ impl MqttConfig {
                 format!("{} is outside 1..=1000000 events", self.outbox),
             );
         }
-        for (key, v, max) in [
-            ("stats_interval", self.stats_interval, 86_400.0),
-            ("linger", self.linger, 600.0),
+        // stats_interval: below 0.1 s it floods the broker (1e-9 sent 150,000 messages in
+        // 5 s). linger: the end of a run waits this long for the broker; past 30 s a stop
+        // looks like a hang.
+        for (key, v, min, max) in [
+            ("stats_interval", self.stats_interval, 0.1, 86_400.0),
+            ("linger", self.linger, 0.0, 30.0),
         ] {
-            if !(v.is_finite() && v > 0.0 && v <= max) {
-                return bad(key, format!("{v} is not in (0, {max}] seconds"));
+            if !(v.is_finite() && v >= min && v <= max && v > 0.0) {
+                let open = if min > 0.0 { "[" } else { "(" };
+                return bad(key, format!("{v} is not in {open}{min}, {max}] seconds"));
             }
         }
         Ok(())
@@ -251,6 +255,40 @@ mod tests {
         assert_eq!(invalid("outbox = 0").0, "mqtt.outbox");
         assert_eq!(invalid("stats_interval = -1").0, "mqtt.stats_interval");
         assert_eq!(invalid("linger = nan").0, "mqtt.linger");
+        for (v, key, range) in [
+            (
+                "stats_interval = 1e-9",
+                "mqtt.stats_interval",
+                "is not in [0.1, 86400] seconds",
+            ),
+            (
+                "stats_interval = 0.09",
+                "mqtt.stats_interval",
+                "[0.1, 86400]",
+            ),
+            (
+                "stats_interval = 1e30",
+                "mqtt.stats_interval",
+                "[0.1, 86400]",
+            ),
+            ("linger = 600", "mqtt.linger", "is not in (0, 30] seconds"),
+            ("linger = 0", "mqtt.linger", "(0, 30]"),
+            ("linger = inf", "mqtt.linger", "(0, 30]"),
+        ] {
+            let (k, m) = invalid(v);
+            assert_eq!(k, key, "{v}");
+            assert!(m.contains(range), "{v}: {m}");
+        }
+        for ok in [
+            "stats_interval = 0.1",
+            "stats_interval = 86400",
+            "linger = 30",
+        ] {
+            parse(&format!("device = \"g\"\n{ok}"))
+                .unwrap()
+                .validate()
+                .unwrap();
+        }
         assert_eq!(invalid("device = \"a/+/b\"").0, "mqtt.device");
         assert_eq!(invalid("topic_prefix = \"a//b\"").0, "mqtt.topic_prefix");
         assert_eq!(invalid("password = \"x\"").0, "mqtt.password");

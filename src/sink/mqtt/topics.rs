@@ -7,28 +7,12 @@ use crate::sink::RunStats;
 /// A name (line, zone, label) as one topic level: MQTT separators and wildcards, spaces and
 /// control characters become `_`, so `traffic light` is `traffic_light`.
 pub fn level(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if matches!(c, '/' | '+' | '#') || c.is_whitespace() || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    crate::count::event::topic_level(s)
 }
 
 /// A Home Assistant object id: `[a-zA-Z0-9_-]` only.
 pub fn object_id(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    crate::count::event::object_id(s)
 }
 
 #[derive(Clone, Debug)]
