@@ -351,7 +351,7 @@ eval-count: train-tool $(EVAL_STAMP)
 # `make count-real-fixture` rewrites the test's detection file from the same run.
 EVAL_COUNT_REAL_DIR  ?= $(CACHE)/eval-count-real
 EVAL_COUNT_REAL_ARGS ?=
-COUNT_REAL_FIXTURE   := tests/fixtures/real/vtest_person_dets.jsonl
+COUNT_REAL_FIXTURE   := tests/fixtures/real/vtest_person_dets.csv
 .PHONY: eval-count-real count-real-fixture
 eval-count-real: deps-real $(EVAL_STAMP)
 	cargo build --bin ssd-edge

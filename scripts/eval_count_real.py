@@ -8,8 +8,8 @@ as the point, every crossing with its frame and direction.
 Detections: the real COCO SSDLite (models/coco-ssdlite-mnv2-float.onnx) on every frame of
 vtest.avi (`ssd-edge run --threshold 0.1` on the frames ffmpeg extracts; the tracker's own
 low_threshold is 0.1), person boxes only (the lines count `classes = ["person"]`), boxes
-rounded to 0.1 px: the compact file `person.jsonl`, which is also the test fixture
-(--write-fixture). 5 fps is every other frame of it (what a Pi 4 achieves), frame numbers
+rounded to 0.1 px: the compact file `person.jsonl`, which is also the test fixture (as CSV,
+--write-fixture). 5 fps is every other frame of it (what a Pi 4 achieves), frame numbers
 kept, so events are matched against the truth's frames.
 Counters:
   ssd-edge    `ssd-edge track --config deploy/vtest.toml` (the truth's lines, default band
@@ -68,6 +68,17 @@ def write_compact(path: Path, lines: list[dict]) -> None:
     path.write_text("".join(json.dumps(l, separators=(",", ":")) + "\n" for l in lines))
 
 
+def write_fixture(path: Path, lines: list[dict], model: str) -> None:
+    """The person boxes as CSV (a third of the JSON's size), one row per box; frames without
+    boxes have no row (tests/count_real.rs feeds every frame of 0..frames to the tracker)."""
+    rows = [f"{d['frame']},{v['score']},{','.join(f'{c:g}' for c in v['box'])}\n"
+            for d in lines for v in d["detections"]]
+    path.write_text(f"# vtest.avi ({len(lines)} frames, {lines[0]['width']}x{lines[0]['height']}): "
+                    f"person boxes (class id 1) of {Path(model).name} at score >= 0.1, box "
+                    "rounded to 0.1 px; made by `make count-real-fixture` "
+                    "(scripts/eval_count_real.py)\nframe,score,x0,y0,x1,y1\n" + "".join(rows))
+
+
 def check_lines(truth: dict, config: Path) -> None:
     """The config's lines must be the truth's, or the comparison means nothing."""
     cfg = tomllib.loads(config.read_text())
@@ -124,7 +135,7 @@ def main() -> None:
     ap.add_argument("--steps", default="1,2",
                     help="comma-separated frame steps: 1 is the footage's 10 fps, 2 is 5 fps")
     ap.add_argument("--write-fixture", type=Path,
-                    help="also copy the person detection file here (the test fixture)")
+                    help="also write the person detections here as CSV (the test fixture)")
     args = ap.parse_args()
 
     truth = json.loads(args.truth.read_text())
@@ -141,7 +152,7 @@ def main() -> None:
     people = person_lines(dets)
     write_compact(args.work / "person.jsonl", people)
     if args.write_fixture:
-        write_compact(args.write_fixture, people)
+        write_fixture(args.write_fixture, people, args.model)
     n_boxes = sum(len(d["detections"]) for d in people)
     print(f"vtest.avi: {len(people)} frames {width}x{height} at {fps} fps; {n_boxes} person boxes "
           f"at score >= 0.1 from {args.model}; truth {args.truth}; lines from {args.config}")
