@@ -248,6 +248,9 @@ def main() -> None:
     ap.add_argument("--sets", default="model,gt-spoiled")
     ap.add_argument("--tracker-config", type=Path,
                     help="a TOML file whose [tracker] table ours uses (default: the built-in)")
+    ap.add_argument("--band", type=float,
+                    help="the line's hysteresis half-width, a fraction of the shorter side "
+                         "(default: the counter's)")
     ap.add_argument("--min-crossings", type=int, default=200,
                     help="fail unless the sequences hold at least this many true crossings")
     args = ap.parse_args()
@@ -277,6 +280,7 @@ def main() -> None:
             "[[line]]\nname = \"truth\"\n"
             f"a = [{x / width}, 1.0]\nb = [{x / width}, 0.0]\n"
             "anchor = \"center\"\nextend = true\n"
+            + (f"band = {args.band}\n" if args.band is not None else "")
             + (args.tracker_config.read_text() if args.tracker_config else ""))
         gt = load_gt(seq)
         with open(seq / "crossings.csv") as f:
