@@ -370,6 +370,24 @@ eval-count: train-tool $(EVAL_STAMP)
 	$(VENV)/bin/python scripts/eval_count.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
 	  --ssd-train $(TRAIN) --work $(EVAL_COUNT_DIR) $(EVAL_COUNT_ARGS)
 
+# Line crossings on real footage against the hand-made truth (docs/tracking.md "Real footage
+# (vtest.avi)", README Counting): the COCO float model's person boxes on every frame of
+# vtest.avi, counted by `ssd-edge track --config deploy/vtest.toml` and by `trackers` +
+# supervision's LineZone on the same file, at 10 and 5 fps (frames and detections cached in
+# EVAL_COUNT_REAL_DIR: about 3 minutes the first time here, seconds after).
+# `make count-real-fixture` rewrites the test's detection file from the same run.
+EVAL_COUNT_REAL_DIR  ?= $(CACHE)/eval-count-real
+EVAL_COUNT_REAL_ARGS ?=
+COUNT_REAL_FIXTURE   := tests/fixtures/real/vtest_person_dets.csv
+.PHONY: eval-count-real count-real-fixture
+eval-count-real: deps-real $(EVAL_STAMP)
+	cargo build --bin ssd-edge
+	$(VENV)/bin/python scripts/eval_count_real.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
+	  --video $(VTEST) --work $(EVAL_COUNT_REAL_DIR) $(EVAL_COUNT_REAL_ARGS)
+
+count-real-fixture:
+	$(MAKE) eval-count-real EVAL_COUNT_REAL_ARGS="--write-fixture $(COUNT_REAL_FIXTURE)"
+
 # Per-size recall of the shipped models on a held-out sequence at their own threshold
 # (models/README.md): the share of true boxes found, per class and box height.
 EVAL_RECALL_DIR  ?= $(CACHE)/eval-recall

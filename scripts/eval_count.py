@@ -122,31 +122,52 @@ def write_jsonl(path: Path, lines: list[dict], width: int, height: int) -> None:
                             for l in lines))
 
 
-def count_ours(ssd_edge: str, dets: Path, config: Path, classes: list[str]):
-    """Totals per class as [in, out], and the crossing events as (frame, class, direction)."""
+def track_config(ssd_edge: str, dets: Path, config: Path, classes: list[str]):
+    """`ssd-edge track --config` on a detection file: the summary's totals (run's shape) and
+    every crossing event as (frame, line, class, direction)."""
     out = sh([ssd_edge, "track", "--config", str(config), "--input", str(dets),
               "--labels", ",".join(classes)], env={**os.environ, "RUST_LOG": "warn"}).stdout
     lines = out.splitlines()
-    events = [(e["frame"], e["label"], e["direction"]) for line in lines[:-1]
+    events = [(e["frame"], e["place"], e["label"], e["direction"]) for line in lines[:-1]
               for e in json.loads(line).get("events", []) if e["kind"] == "crossing"]
-    summary = json.loads(lines[-1])["summary"]
-    crossing = summary.get("totals", {}).get("truth", {}).get("crossing", {})
+    return json.loads(lines[-1])["summary"].get("totals", {}), events
+
+
+def line_counts(totals: dict, line: str, classes: list[str]) -> dict[str, list[int]]:
+    """[in, out] per class on `line` from a summary's totals."""
+    crossing = totals.get(line, {}).get("crossing", {})
     return {c: [crossing.get(c, {}).get("in", 0), crossing.get(c, {}).get("out", 0)]
-            for c in classes}, events
+            for c in classes}
+
+
+def count_ours(ssd_edge: str, dets: Path, config: Path, classes: list[str]):
+    """Totals per class as [in, out], and the crossing events as (frame, class, direction)."""
+    totals, events = track_config(ssd_edge, dets, config, classes)
+    return line_counts(totals, "truth", classes), [(f, c, d) for f, _, c, d in events]
+
+
+def pair_events(truth: list[tuple], events: list[tuple], window: int = MATCH_FRAMES):
+    """Pairs true crossings (frame, *key) with counted ones of the same key (class and
+    direction, ...) at most `window` frames apart, nearest first; returns the pairs as
+    (true, counted), the true ones left (missed) and the counted ones left (extra)."""
+    pairs = sorted((abs(t[0] - e[0]), i, j) for i, t in enumerate(truth)
+                   for j, e in enumerate(events)
+                   if t[1:] == e[1:] and abs(t[0] - e[0]) <= window)
+    used_t, used_e = {}, set()
+    for _, i, j in pairs:
+        if i not in used_t and j not in used_e:
+            used_t[i] = j
+            used_e.add(j)
+    return ([(truth[i], events[j]) for i, j in sorted(used_t.items())],
+            [t for i, t in enumerate(truth) if i not in used_t],
+            [e for j, e in enumerate(events) if j not in used_e])
 
 
 def match_events(truth: list[tuple[int, str, str]], events: list[tuple[int, str, str]]):
     """Pairs true crossings with counted ones of the same class and direction at most
     MATCH_FRAMES apart, nearest first; returns (matched, missed, extra)."""
-    pairs = sorted((abs(t[0] - e[0]), i, j) for i, t in enumerate(truth)
-                   for j, e in enumerate(events)
-                   if t[1:] == e[1:] and abs(t[0] - e[0]) <= MATCH_FRAMES)
-    used_t, used_e = set(), set()
-    for _, i, j in pairs:
-        if i not in used_t and j not in used_e:
-            used_t.add(i)
-            used_e.add(j)
-    return len(used_t), len(truth) - len(used_t), len(events) - len(used_e)
+    matched, missed, extra = pair_events(truth, events)
+    return len(matched), len(missed), len(extra)
 
 
 def line_zone(x: float, height: int, anchors):
@@ -166,17 +187,15 @@ def check_line_zone_direction() -> None:
         sys.exit("eval_count: supervision's LineZone direction is not what this script assumes")
 
 
-def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: float,
-                   height: int, classes: list[str]):
+def track_line_zones(tracker_name: str, lines: list[dict], zones: dict, classes: list[str]):
+    """The `trackers` package's `tracker_name` with its defaults on each frame's detections,
+    every supervision LineZone of `zones` (by name) triggered by its tracks; returns per zone
+    {class: [in, out]} and the crossings as (frame, zone, class, direction)."""
     import supervision as sv
     import trackers
 
     tracker = {"ByteTrack": trackers.ByteTrackTracker, "SORT": trackers.SORTTracker,
                "OC-SORT": trackers.OCSORTTracker}[tracker_name]()
-    anchors = ([sv.Position.CENTER] if anchors_name == "center" else
-               [sv.Position.TOP_LEFT, sv.Position.TOP_RIGHT, sv.Position.BOTTOM_LEFT,
-                sv.Position.BOTTOM_RIGHT])
-    lz = line_zone(x, height, anchors)
     events = []
     for d in lines:
         dets = d["detections"]
@@ -189,12 +208,25 @@ def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: f
         else:
             det = sv.Detections.empty()
         tracked = tracker.update(det)
-        crossed_in, crossed_out = lz.trigger(tracked)
-        for direction, crossed in (("in", crossed_in), ("out", crossed_out)):
-            events += [(d["frame"], classes[int(k) - 1], direction)
-                       for k in np.asarray(tracked.class_id)[np.asarray(crossed, dtype=bool)]]
-    return {c: [lz.in_count_per_class.get(k + 1, 0), lz.out_count_per_class.get(k + 1, 0)]
-            for k, c in enumerate(classes)}, events
+        for name, lz in zones.items():
+            crossed_in, crossed_out = lz.trigger(tracked)
+            for direction, crossed in (("in", crossed_in), ("out", crossed_out)):
+                events += [(d["frame"], name, classes[int(k) - 1], direction)
+                           for k in np.asarray(tracked.class_id)[np.asarray(crossed, dtype=bool)]]
+    return {name: {c: [lz.in_count_per_class.get(k + 1, 0), lz.out_count_per_class.get(k + 1, 0)]
+                   for k, c in enumerate(classes)} for name, lz in zones.items()}, events
+
+
+def count_baseline(tracker_name: str, anchors_name: str, lines: list[dict], x: float,
+                   height: int, classes: list[str]):
+    import supervision as sv
+
+    anchors = ([sv.Position.CENTER] if anchors_name == "center" else
+               [sv.Position.TOP_LEFT, sv.Position.TOP_RIGHT, sv.Position.BOTTOM_LEFT,
+                sv.Position.BOTTOM_RIGHT])
+    counts, events = track_line_zones(tracker_name, lines, {"truth": line_zone(x, height, anchors)},
+                                      classes)
+    return counts["truth"], [(f, c, d) for f, _, c, d in events]
 
 
 def counter_label(name: str, anchors: str) -> str:
@@ -216,6 +248,9 @@ def main() -> None:
     ap.add_argument("--sets", default="model,gt-spoiled")
     ap.add_argument("--tracker-config", type=Path,
                     help="a TOML file whose [tracker] table ours uses (default: the built-in)")
+    ap.add_argument("--band", type=float,
+                    help="the line's hysteresis half-width, a fraction of the shorter side "
+                         "(default: the counter's)")
     ap.add_argument("--min-crossings", type=int, default=200,
                     help="fail unless the sequences hold at least this many true crossings")
     args = ap.parse_args()
@@ -245,6 +280,7 @@ def main() -> None:
             "[[line]]\nname = \"truth\"\n"
             f"a = [{x / width}, 1.0]\nb = [{x / width}, 0.0]\n"
             "anchor = \"center\"\nextend = true\n"
+            + (f"band = {args.band}\n" if args.band is not None else "")
             + (args.tracker_config.read_text() if args.tracker_config else ""))
         gt = load_gt(seq)
         with open(seq / "crossings.csv") as f:
