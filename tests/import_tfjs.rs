@@ -20,9 +20,9 @@ use std::process::Command;
 use tract_onnx::prelude::*;
 
 fn real(var: &str, default: &str) -> Option<PathBuf> {
-    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(default)
-    });
+    let p = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(default));
     if p.exists() {
         return Some(p);
     }
@@ -52,9 +52,11 @@ fn labels() -> Vec<String> {
 }
 
 fn python() -> PathBuf {
-    let venv = std::env::var_os("VIRTUAL_ENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ssd-edge/venv")
-    });
+    let venv = std::env::var_os("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ssd-edge/venv")
+        });
     venv.join("bin/python")
 }
 
@@ -90,7 +92,10 @@ fn read_ppm(path: &Path) -> (u32, u32, Vec<u8>) {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// The reference outputs, made once per test run into a temporary folder.
@@ -156,7 +161,12 @@ fn coco_ssdlite_matches_tfjs_on_real_images() {
     let priors = det.meta().priors.generate().unwrap();
     assert_eq!(priors.len(), 1917);
     for (p, a) in priors.iter().zip(anchors.chunks_exact(4)) {
-        let want = [(a[1] + a[3]) / 2.0, (a[0] + a[2]) / 2.0, a[3] - a[1], a[2] - a[0]];
+        let want = [
+            (a[1] + a[3]) / 2.0,
+            (a[0] + a[2]) / 2.0,
+            a[3] - a[1],
+            a[2] - a[0],
+        ];
         assert!(max_diff(p, &want) < 1e-6, "{p:?} vs {want:?}");
     }
 
@@ -192,11 +202,22 @@ fn coco_ssdlite_matches_tfjs_on_real_images() {
         let input: Vec<f32> = (0..hw * 3).map(|i| nhwc[(i % hw) * 3 + i / hw]).collect();
         let t = tract_ndarray::Array4::from_shape_vec((1, 3, 300, 300), input).unwrap();
         let out = plan.run(tvec!(Tensor::from(t).into())).unwrap();
-        let loc = out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
-        let conf = out[1].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
+        let loc = out[0]
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<f32>()
+            .unwrap();
+        let conf = out[1]
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<f32>()
+            .unwrap();
         let d_loc = max_diff(loc, &read_f32(&at("box_encodings")));
         let d_conf = max_diff(conf, &read_f32(&at("class_logits")));
-        assert!(d_loc < 1e-4 && d_conf < 1e-4, "{stem}: raw outputs differ by {d_loc} (boxes), {d_conf} (logits)");
+        assert!(
+            d_loc < 1e-4 && d_conf < 1e-4,
+            "{stem}: raw outputs differ by {d_loc} (boxes), {d_conf} (logits)"
+        );
         worst = (worst.0.max(d_pre), worst.1.max(d_loc), worst.2.max(d_conf));
 
         // Detections: ours at coco-ssd's defaults against its detect(), as sets.
@@ -209,17 +230,30 @@ fn coco_ssdlite_matches_tfjs_on_real_images() {
         det.detect(&frame, &mut got).unwrap();
         assert_eq!(got.len(), want.len(), "{stem}: {got:?}\nvs {want:?}");
         for r in want {
-            let b: Vec<f32> = r["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let b: Vec<f32> = r["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
             let corners = [b[0], b[1], b[0] + b[2], b[1] + b[3]];
             let score = r["score"].as_f64().unwrap() as f32;
             let class = r["class"].as_str().unwrap();
             let hit = got.iter().find(|d| {
-                let px = [d.bbox[0] * w as f32, d.bbox[1] * h as f32, d.bbox[2] * w as f32, d.bbox[3] * h as f32];
+                let px = [
+                    d.bbox[0] * w as f32,
+                    d.bbox[1] * h as f32,
+                    d.bbox[2] * w as f32,
+                    d.bbox[3] * h as f32,
+                ];
                 det.meta().label(d.class_id as usize) == class
                     && (d.score - score).abs() < 1e-4
                     && max_diff(&px, &corners) < 0.5
             });
-            assert!(hit.is_some(), "{stem}: coco-ssd's {class} {score} {corners:?} not found in {got:?}");
+            assert!(
+                hit.is_some(),
+                "{stem}: coco-ssd's {class} {score} {corners:?} not found in {got:?}"
+            );
         }
     }
     eprintln!(
@@ -251,16 +285,28 @@ fn foreign_and_broken_models_are_refused_with_the_problem_named() {
 
     // An op the importer does not know, inside the network: named with its node.
     let bad = text.replacen("\"op\": \"Relu6\"", "\"op\": \"Elu\"", 1);
-    let bad = if bad == text { text.replacen("\"op\":\"Relu6\"", "\"op\":\"Elu\"", 1) } else { bad };
+    let bad = if bad == text {
+        text.replacen("\"op\":\"Relu6\"", "\"op\":\"Elu\"", 1)
+    } else {
+        bad
+    };
     assert_ne!(bad, text, "no Relu6 op found to replace");
     let err = tfjs::import(&copy(&bad), &opts).unwrap_err().to_string();
-    assert!(err.contains("unsupported op `Elu` at node `FeatureExtractor/"), "{err}");
+    assert!(
+        err.contains("unsupported op `Elu` at node `FeatureExtractor/"),
+        "{err}"
+    );
 
     // A truncated shard: the manifest needs more bytes than there are.
     let p = copy(&text);
     let shard = tmp.path().join("group1-shard5of5");
     let len = std::fs::metadata(&shard).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&shard).unwrap().set_len(len - 100).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shard)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
     let err = tfjs::import(&p, &opts).unwrap_err().to_string();
     assert!(err.contains("weight shards end at byte"), "{err}");
 
@@ -268,9 +314,16 @@ fn foreign_and_broken_models_are_refused_with_the_problem_named() {
     std::fs::remove_file(&shard).unwrap();
     let err = tfjs::import(&p, &opts).unwrap_err().to_string();
     assert!(err.contains("group1-shard5of5"), "{err}");
-    let err = tfjs::import(&copy("\u{89}PNG garbage"), &opts).unwrap_err().to_string();
-    assert!(err.contains("not a TF.js graph model: invalid JSON"), "{err}");
-    let err = tfjs::import(&copy("{\"format\": \"layers-model\"}"), &opts).unwrap_err().to_string();
+    let err = tfjs::import(&copy("\u{89}PNG garbage"), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not a TF.js graph model: invalid JSON"),
+        "{err}"
+    );
+    let err = tfjs::import(&copy("{\"format\": \"layers-model\"}"), &opts)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a TF.js graph model"), "{err}");
 
     // Wrong label count.

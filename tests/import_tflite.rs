@@ -488,21 +488,39 @@ fn objectron_detections_match_mediapipe_postprocessing() {
     for (i, x) in inputs.iter().enumerate() {
         let want = reference[format!("in{i}")].as_array().unwrap();
         let mut got = ssd_edge::ssd::Detections::new();
-        det.detect_tensor(&to_nchw(x, 300, 300, 3), &mut got).unwrap();
+        det.detect_tensor(&to_nchw(x, 300, 300, 3), &mut got)
+            .unwrap();
         assert_eq!(got.len(), want.len(), "image {i}: {got:?}\nvs {want:?}");
         for r in want {
             let class = r["class"].as_u64().unwrap() as u16;
             let score = r["score"].as_f64().unwrap() as f32;
-            let b: Vec<f32> = r["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let b: Vec<f32> = r["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
             let hit = got.iter().any(|d| {
                 d.class_id == class
                     && (d.score - score).abs() < 1e-4
-                    && d.bbox.iter().zip(&b).all(|(p, q)| (p - q).abs() * 300.0 < 0.5)
+                    && d.bbox
+                        .iter()
+                        .zip(&b)
+                        .all(|(p, q)| (p - q).abs() * 300.0 < 0.5)
             });
-            assert!(hit, "image {i}: MediaPipe's class {class} {score} {b:?} not in {got:?}");
+            assert!(
+                hit,
+                "image {i}: MediaPipe's class {class} {score} {b:?} not in {got:?}"
+            );
             compared += 1;
         }
     }
-    eprintln!("{compared} detections equal to MediaPipe's post-processing over {} images", inputs.len());
-    assert!(compared > 0, "no detection to compare: the check proves nothing");
+    eprintln!(
+        "{compared} detections equal to MediaPipe's post-processing over {} images",
+        inputs.len()
+    );
+    assert!(
+        compared > 0,
+        "no detection to compare: the check proves nothing"
+    );
 }

@@ -165,7 +165,9 @@ fn from_tflite(args: &Args) -> Result<Converted> {
             provenance: ssd_edge::model::Provenance {
                 command: Some(ssd_edge::provenance::command_line()),
                 git_revision: ssd_edge::provenance::git_revision(),
-                notes: Some("imported from a TFLite flatbuffer; the weights are the publisher's".into()),
+                notes: Some(
+                    "imported from a TFLite flatbuffer; the weights are the publisher's".into(),
+                ),
                 ..Default::default()
             },
             ..Default::default()

@@ -172,11 +172,19 @@ fn read_shards(dir: &Path, manifest: &Value) -> Result<Vec<Vec<u8>>, (PathBuf, s
     let mut total = 0u64;
     for group in manifest.as_array().map(Vec::as_slice).unwrap_or(&[]) {
         let mut bytes = Vec::new();
-        for p in group.get("paths").and_then(Value::as_array).into_iter().flatten() {
+        for p in group
+            .get("paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = p.as_str().unwrap_or("");
             // Shards are named relative to model.json; refuse anything that leaves its folder.
             if name.is_empty() || name.contains('/') || name.contains('\\') || name == ".." {
-                return Err(invalid(dir, &format!("weight shard path `{name}` is not a file name in the model's folder")));
+                return Err(invalid(
+                    dir,
+                    &format!("weight shard path `{name}` is not a file name in the model's folder"),
+                ));
             }
             let path = dir.join(name);
             let left = MAX_WEIGHT_BYTES.saturating_sub(total);
@@ -243,17 +251,24 @@ fn decode_weights(manifest: &Value, shards: &[Vec<u8>]) -> Result<HashMap<String
             let dtype = w.get("dtype").and_then(Value::as_str).unwrap_or("");
             let quant = w.get("quantization");
             let qtype = quant.and_then(|q| q.get("dtype")).and_then(Value::as_str);
-            let width = match (qtype, dtype) {
-                (Some("uint8"), _) | (None, "bool") => 1,
-                (Some("uint16") | Some("float16"), _) => 2,
-                (None, "float32" | "int32") => 4,
-                (Some(q), _) => {
-                    return Err(node_err(name, format!("weight quantization `{q}` is not supported (uint8, uint16, float16)")))
-                }
-                (None, d) => {
-                    return Err(node_err(name, format!("weight dtype `{d}` is not supported (float32, int32, bool)")))
-                }
-            };
+            let width =
+                match (qtype, dtype) {
+                    (Some("uint8"), _) | (None, "bool") => 1,
+                    (Some("uint16") | Some("float16"), _) => 2,
+                    (None, "float32" | "int32") => 4,
+                    (Some(q), _) => return Err(node_err(
+                        name,
+                        format!(
+                            "weight quantization `{q}` is not supported (uint8, uint16, float16)"
+                        ),
+                    )),
+                    (None, d) => {
+                        return Err(node_err(
+                            name,
+                            format!("weight dtype `{d}` is not supported (float32, int32, bool)"),
+                        ))
+                    }
+                };
             let len = n * width;
             let raw = bytes.get(at..at + len).ok_or_else(|| {
                 node_err(
@@ -358,17 +373,25 @@ impl Graph {
 }
 
 fn parse_graph(json: &Value) -> Result<Graph, E> {
-    let topo = json
-        .get("modelTopology")
-        .ok_or_else(|| E::Format("no `modelTopology` (a layers model? only graph models are supported)".into()))?;
+    let topo = json.get("modelTopology").ok_or_else(|| {
+        E::Format("no `modelTopology` (a layers model? only graph models are supported)".into())
+    })?;
     let list = topo
         .get("node")
         .and_then(Value::as_array)
         .ok_or_else(|| E::Format("`modelTopology` has no node list".into()))?;
     let mut nodes = Vec::with_capacity(list.len());
     for n in list {
-        let name = n.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-        let op = n.get("op").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = n
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let op = n
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() || op.is_empty() {
             return Err(E::Format("a node without a name or op".into()));
         }
@@ -428,18 +451,29 @@ fn attr_str(n: &Node, key: &str) -> Option<String> {
     let v = n.attr.get(key)?.get("s")?;
     let bytes = match v {
         Value::String(s) => base64(s)?,
-        Value::Array(a) => a.iter().map(|x| x.as_u64().map(|b| b as u8)).collect::<Option<_>>()?,
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_u64().map(|b| b as u8))
+            .collect::<Option<_>>()?,
         _ => return None,
     };
     String::from_utf8(bytes).ok()
 }
 
 fn as_i64(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 fn attr_ints(n: &Node, key: &str) -> Option<Vec<i64>> {
-    n.attr.get(key)?.get("list")?.get("i")?.as_array()?.iter().map(as_i64).collect()
+    n.attr
+        .get(key)?
+        .get("list")?
+        .get("i")?
+        .as_array()?
+        .iter()
+        .map(as_i64)
+        .collect()
 }
 
 fn attr_int(n: &Node, key: &str) -> Option<i64> {
@@ -460,9 +494,17 @@ fn attr_f(n: &Node, key: &str) -> Option<f32> {
 #[derive(Clone, Debug)]
 enum Val {
     /// NHWC in TF, NCHW in the ONNX graph: the output of IR op `op`.
-    Image { op: usize, c: usize, h: usize, w: usize },
+    Image {
+        op: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+    },
     /// Any other tensor, same layout in both.
-    Flat { op: usize, shape: Vec<usize> },
+    Flat {
+        op: usize,
+        shape: Vec<usize>,
+    },
     Const(Tensor),
 }
 
@@ -532,7 +574,12 @@ impl<'g> Conv<'g> {
         if *r == self.input {
             let (h, w) = self.in_hw;
             self.ir.push(Ir::Input);
-            let v = Val::Image { op: self.ir.len() - 1, c: 3, h, w };
+            let v = Val::Image {
+                op: self.ir.len() - 1,
+                c: 3,
+                h,
+                w,
+            };
             self.vals.insert(r.clone(), v.clone());
             return Ok(v);
         }
@@ -582,21 +629,27 @@ impl<'g> Conv<'g> {
 
     fn node(&mut self, n: &Node, out_ix: usize) -> Result<Val, E> {
         if out_ix != 0 && n.op != "Const" {
-            return Err(node_err(&n.name, format!("output {out_ix} of `{}` is not supported", n.op)));
+            return Err(node_err(
+                &n.name,
+                format!("output {out_ix} of `{}` is not supported", n.op),
+            ));
         }
         self.converted += 1;
         match n.op.as_str() {
             "Const" => {
-                let t = self
-                    .weights
-                    .get(&n.name)
-                    .cloned()
-                    .ok_or_else(|| node_err(&n.name, "constant without weights in the manifest"))?;
+                let t =
+                    self.weights.get(&n.name).cloned().ok_or_else(|| {
+                        node_err(&n.name, "constant without weights in the manifest")
+                    })?;
                 Ok(Val::Const(t))
             }
             "Identity" => self.input(n, 0),
             "Conv2D" | "DepthwiseConv2dNative" => self.conv(n),
-            "Relu6" => self.unary(n, |x| Ir::Clip { x, lo: 0.0, hi: 6.0 }),
+            "Relu6" => self.unary(n, |x| Ir::Clip {
+                x,
+                lo: 0.0,
+                hi: 6.0,
+            }),
             "Relu" => self.unary(n, Ir::Relu),
             "Mul" | "Add" | "AddV2" | "BiasAdd" | "Sub" => self.binary(n),
             "AddN" => {
@@ -613,7 +666,12 @@ impl<'g> Conv<'g> {
                 }
                 let (c, h, w) = shape.ok_or_else(|| node_err(&n.name, "AddN without inputs"))?;
                 self.ir.push(Ir::Add(xs));
-                Ok(Val::Image { op: self.ir.len() - 1, c, h, w })
+                Ok(Val::Image {
+                    op: self.ir.len() - 1,
+                    c,
+                    h,
+                    w,
+                })
             }
             "FusedBatchNorm" | "FusedBatchNormV3" => {
                 let x = self.input(n, 0)?;
@@ -621,7 +679,12 @@ impl<'g> Conv<'g> {
                 for k in 1..5 {
                     match self.input(n, k)? {
                         Val::Const(t) => p.push(t.f32().map(<[f32]>::to_vec).unwrap_or_default()),
-                        _ => return Err(node_err(&n.name, "batch norm parameters must be constants")),
+                        _ => {
+                            return Err(node_err(
+                                &n.name,
+                                "batch norm parameters must be constants",
+                            ))
+                        }
                     }
                 }
                 let eps = attr_f(n, "epsilon").unwrap_or(1e-3);
@@ -663,7 +726,9 @@ impl<'g> Conv<'g> {
             "ConcatV2" => {
                 let k = n.inputs.len() - 1;
                 let axis = self.ints(&n.inputs[k], &n.name)?;
-                let axis = *axis.first().ok_or_else(|| node_err(&n.name, "no concat axis"))?;
+                let axis = *axis
+                    .first()
+                    .ok_or_else(|| node_err(&n.name, "no concat axis"))?;
                 let mut xs = Vec::new();
                 let mut shapes = Vec::new();
                 for i in 0..k {
@@ -672,7 +737,12 @@ impl<'g> Conv<'g> {
                             xs.push(op);
                             shapes.push(shape);
                         }
-                        _ => return Err(node_err(&n.name, "only the heads' flat outputs can be concatenated")),
+                        _ => {
+                            return Err(node_err(
+                                &n.name,
+                                "only the heads' flat outputs can be concatenated",
+                            ))
+                        }
                     }
                 }
                 let rank = shapes[0].len() as i64;
@@ -680,7 +750,10 @@ impl<'g> Conv<'g> {
                 let mut shape = shapes[0].clone();
                 shape[a] = shapes.iter().map(|s| s[a]).sum();
                 self.ir.push(Ir::Concat { xs, axis: a as i64 });
-                Ok(Val::Flat { op: self.ir.len() - 1, shape })
+                Ok(Val::Flat {
+                    op: self.ir.len() - 1,
+                    shape,
+                })
             }
             other => Err(E::Unsupported {
                 op: other.to_string(),
@@ -693,11 +766,19 @@ impl<'g> Conv<'g> {
         match self.input(n, 0)? {
             Val::Image { op, c, h, w } => {
                 self.ir.push(f(op));
-                Ok(Val::Image { op: self.ir.len() - 1, c, h, w })
+                Ok(Val::Image {
+                    op: self.ir.len() - 1,
+                    c,
+                    h,
+                    w,
+                })
             }
             Val::Flat { op, shape } => {
                 self.ir.push(f(op));
-                Ok(Val::Flat { op: self.ir.len() - 1, shape })
+                Ok(Val::Flat {
+                    op: self.ir.len() - 1,
+                    shape,
+                })
             }
             Val::Const(_) => Err(node_err(&n.name, "activation of a constant")),
         }
@@ -733,18 +814,29 @@ impl<'g> Conv<'g> {
                         .iter()
                         .all(|k| attr_int(node, k).unwrap_or(0) == 0);
                 if !simple {
-                    return Err(node_err(&node.name, "only a plain 1-D StridedSlice of a shape is supported"));
+                    return Err(node_err(
+                        &node.name,
+                        "only a plain 1-D StridedSlice of a shape is supported",
+                    ));
                 }
                 let len = x.len() as i64;
                 let (from, to) = ((b[0] + len) % len.max(1), (e[0] + len) % len.max(1));
                 if attr_int(node, "shrink_axis_mask").unwrap_or(0) & 1 == 1 {
-                    x.get(from as usize).map(|&v| vec![v]).ok_or_else(|| node_err(&node.name, "slice out of range"))
+                    x.get(from as usize)
+                        .map(|&v| vec![v])
+                        .ok_or_else(|| node_err(&node.name, "slice out of range"))
                 } else {
-                    Ok(x.get(from as usize..to as usize).map(<[i64]>::to_vec).unwrap_or_default())
+                    Ok(x.get(from as usize..to as usize)
+                        .map(<[i64]>::to_vec)
+                        .unwrap_or_default())
                 }
             }
             "Pack" | "ConcatV2" => {
-                let k = if node.op == "ConcatV2" { node.inputs.len() - 1 } else { node.inputs.len() };
+                let k = if node.op == "ConcatV2" {
+                    node.inputs.len() - 1
+                } else {
+                    node.inputs.len()
+                };
                 let mut out = Vec::new();
                 for i in 0..k {
                     out.extend(self.ints(&node.inputs[i], &node.name)?);
@@ -768,19 +860,34 @@ impl<'g> Conv<'g> {
         let known: i64 = target.iter().filter(|&&d| d >= 0).product();
         if let Some(ix) = target.iter().position(|&d| d < 0) {
             if known <= 0 || numel as i64 % known != 0 {
-                return Err(node_err(&n.name, format!("cannot reshape {numel} values to {target:?}")));
+                return Err(node_err(
+                    &n.name,
+                    format!("cannot reshape {numel} values to {target:?}"),
+                ));
             }
             target[ix] = numel as i64 / known;
         } else if known as usize != numel {
-            return Err(node_err(&n.name, format!("cannot reshape {numel} values to {target:?}")));
+            return Err(node_err(
+                &n.name,
+                format!("cannot reshape {numel} values to {target:?}"),
+            ));
         }
         let shape: Vec<usize> = target.iter().map(|&d| d as usize).collect();
         self.ir.push(if image {
-            Ir::ToFlat { x: op, shape: target }
+            Ir::ToFlat {
+                x: op,
+                shape: target,
+            }
         } else {
-            Ir::Reshape { x: op, shape: target }
+            Ir::Reshape {
+                x: op,
+                shape: target,
+            }
         });
-        Ok(Val::Flat { op: self.ir.len() - 1, shape })
+        Ok(Val::Flat {
+            op: self.ir.len() - 1,
+            shape,
+        })
     }
 
     fn conv(&mut self, n: &Node) -> Result<Val, E> {
@@ -796,19 +903,28 @@ impl<'g> Conv<'g> {
         let strides = attr_ints(n, "strides").unwrap_or(vec![1, 1, 1, 1]);
         let dil = attr_ints(n, "dilations").unwrap_or(vec![1, 1, 1, 1]);
         if strides.len() != 4 || dil.len() != 4 || strides[0] != 1 || strides[3] != 1 {
-            return Err(node_err(&n.name, "strides and dilations must be [1, h, w, 1]"));
+            return Err(node_err(
+                &n.name,
+                "strides and dilations must be [1, h, w, 1]",
+            ));
         }
         let data = f.f32().ok_or_else(|| node_err(&n.name, "integer filter"))?;
-        let [kh, kw, ci, m]: [usize; 4] = f
-            .shape
-            .clone()
-            .try_into()
-            .map_err(|_| node_err(&n.name, format!("filter shape {:?} is not HWIO", f.shape)))?;
+        let [kh, kw, ci, m]: [usize; 4] =
+            f.shape.clone().try_into().map_err(|_| {
+                node_err(&n.name, format!("filter shape {:?} is not HWIO", f.shape))
+            })?;
         if ci != c {
-            return Err(node_err(&n.name, format!("filter expects {ci} channels, input has {c}")));
+            return Err(node_err(
+                &n.name,
+                format!("filter expects {ci} channels, input has {c}"),
+            ));
         }
         let depthwise = n.op == "DepthwiseConv2dNative";
-        let (o, group, i_per) = if depthwise { (ci * m, ci, 1) } else { (m, 1, ci) };
+        let (o, group, i_per) = if depthwise {
+            (ci * m, ci, 1)
+        } else {
+            (m, 1, ci)
+        };
         // HWIO (or H, W, C, multiplier) -> OIHW.
         let mut wt = vec![0f32; o * i_per * kh * kw];
         for y in 0..kh {
@@ -836,7 +952,12 @@ impl<'g> Conv<'g> {
                 (w - (kw - 1) * dw).div_ceil(sw),
                 [0; 4],
             ),
-            other => return Err(node_err(&n.name, format!("padding `{other}` is not supported"))),
+            other => {
+                return Err(node_err(
+                    &n.name,
+                    format!("padding `{other}` is not supported"),
+                ))
+            }
         };
         self.ir.push(Ir::Conv {
             x,
@@ -852,19 +973,30 @@ impl<'g> Conv<'g> {
             },
             name: n.name.clone(),
         });
-        Ok(Val::Image { op: self.ir.len() - 1, c: o, h: oh, w: ow })
+        Ok(Val::Image {
+            op: self.ir.len() - 1,
+            c: o,
+            h: oh,
+            w: ow,
+        })
     }
 
     /// `x * scale + shift` per channel, folded into the convolution that produced `x` when
     /// nothing else reads that convolution's output.
     fn affine(&mut self, n: &Node, x: Val, scale: Vec<f32>, shift: Vec<f32>) -> Result<Val, E> {
         let Val::Image { op, c, h, w } = x else {
-            return Err(node_err(&n.name, "per-channel arithmetic on a non-image tensor"));
+            return Err(node_err(
+                &n.name,
+                "per-channel arithmetic on a non-image tensor",
+            ));
         };
         let widen = |v: Vec<f32>, what: &str| match v.len() {
             1 => Ok(vec![v[0]; c]),
             l if l == c => Ok(v),
-            l => Err(node_err(&n.name, format!("{what} has {l} values for {c} channels"))),
+            l => Err(node_err(
+                &n.name,
+                format!("{what} has {l} values for {c} channels"),
+            )),
         };
         let (scale, shift) = (widen(scale, "scale")?, widen(shift, "shift")?);
         // The image operand (a constant operand may come first, as in `Mul(c, x)`).
@@ -874,7 +1006,8 @@ impl<'g> Conv<'g> {
             .map(|r| r.0.clone())
             .find(|r| self.g.get(r).is_some_and(|p| p.op != "Const"))
             .unwrap_or_default();
-        let foldable = matches!(self.ir[op], Ir::Conv { .. }) && self.value_consumers(&producer) == 1;
+        let foldable =
+            matches!(self.ir[op], Ir::Conv { .. }) && self.value_consumers(&producer) == 1;
         if foldable {
             if let Ir::Conv { w, b, dims, .. } = &mut self.ir[op] {
                 let per = dims[1] * dims[2] * dims[3];
@@ -904,8 +1037,17 @@ impl<'g> Conv<'g> {
                 }
             }
         }
-        self.ir.push(Ir::Affine { x: op, scale, shift });
-        Ok(Val::Image { op: self.ir.len() - 1, c, h, w })
+        self.ir.push(Ir::Affine {
+            x: op,
+            scale,
+            shift,
+        });
+        Ok(Val::Image {
+            op: self.ir.len() - 1,
+            c,
+            h,
+            w,
+        })
     }
 
     fn binary(&mut self, n: &Node) -> Result<Val, E> {
@@ -913,17 +1055,36 @@ impl<'g> Conv<'g> {
         let b = self.input(n, 1)?;
         let op = n.op.as_str();
         match (a, b) {
-            (Val::Image { op: ia, c, h, w }, Val::Image { op: ib, c: c2, h: h2, w: w2 }) if op != "Mul" && op != "Sub" => {
+            (
+                Val::Image { op: ia, c, h, w },
+                Val::Image {
+                    op: ib,
+                    c: c2,
+                    h: h2,
+                    w: w2,
+                },
+            ) if op != "Mul" && op != "Sub" => {
                 if (c, h, w) != (c2, h2, w2) {
                     return Err(node_err(&n.name, "adding images of different shapes"));
                 }
                 self.ir.push(Ir::Add(vec![ia, ib]));
-                Ok(Val::Image { op: self.ir.len() - 1, c, h, w })
+                Ok(Val::Image {
+                    op: self.ir.len() - 1,
+                    c,
+                    h,
+                    w,
+                })
             }
             (x @ Val::Image { .. }, Val::Const(t)) | (Val::Const(t), x @ Val::Image { .. }) => {
-                let v = t.f32().ok_or_else(|| node_err(&n.name, "integer constant"))?.to_vec();
+                let v = t
+                    .f32()
+                    .ok_or_else(|| node_err(&n.name, "integer constant"))?
+                    .to_vec();
                 if t.shape.iter().rev().skip(1).any(|&d| d != 1) {
-                    return Err(node_err(&n.name, format!("constant of shape {:?} is not per channel", t.shape)));
+                    return Err(node_err(
+                        &n.name,
+                        format!("constant of shape {:?} is not per channel", t.shape),
+                    ));
                 }
                 let c_first = matches!(self.input(n, 0)?, Val::Const(_));
                 let zeros = vec![0.0; v.len()];
@@ -973,7 +1134,10 @@ fn find_preprocessing(c: &Conv) -> Result<Preproc, E> {
         .find(|n| n.op == "ResizeBilinear")
         .ok_or_else(|| E::Structure("no ResizeBilinear in the graph: not a TF Object Detection API model with its pre-processor".into()))?;
     if attr_bool(resize, "align_corners") == Some(true) {
-        return Err(node_err(&resize.name, "align_corners resizing is not supported"));
+        return Err(node_err(
+            &resize.name,
+            "align_corners resizing is not supported",
+        ));
     }
     let mode = if attr_bool(resize, "half_pixel_centers") == Some(true) {
         Resize::HalfPixel
@@ -982,7 +1146,13 @@ fn find_preprocessing(c: &Conv) -> Result<Preproc, E> {
     };
     let size = c
         .weights
-        .get(&resize.inputs.get(1).map(|r| r.0.clone()).unwrap_or_default())
+        .get(
+            &resize
+                .inputs
+                .get(1)
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+        )
         .map(Tensor::ints)
         .filter(|s| s.len() == 2 && s.iter().all(|&d| (1..=4096).contains(&d)))
         .ok_or_else(|| node_err(&resize.name, "resize size is not a constant [H, W]"))?;
@@ -991,7 +1161,11 @@ fn find_preprocessing(c: &Conv) -> Result<Preproc, E> {
         .nodes
         .iter()
         .find(|n| n.op == "Sub" && n.name.starts_with("Preprocessor/"))
-        .ok_or_else(|| E::Structure("no `Preprocessor/...` Sub: the input normalisation was not recognised".into()))?;
+        .ok_or_else(|| {
+            E::Structure(
+                "no `Preprocessor/...` Sub: the input normalisation was not recognised".into(),
+            )
+        })?;
     let mul = g
         .get(&sub.inputs[0].0)
         .filter(|m| m.op == "Mul")
@@ -1046,13 +1220,19 @@ fn find_postprocessing(c: &Conv) -> Result<Postproc, E> {
             _ => r.clone(),
         })
         .next()
-        .ok_or_else(|| E::Structure("the box codes feeding `Postprocessor/` were not found".into()))?;
+        .ok_or_else(|| {
+            E::Structure("the box codes feeding `Postprocessor/` were not found".into())
+        })?;
     let anchors = g
         .nodes
         .iter()
         .filter(|n| n.op == "Const" && n.name.starts_with("Postprocessor/"))
         .filter_map(|n| c.weights.get(&n.name))
-        .find(|t| t.shape.len() >= 2 && t.shape[t.shape.len() - 1] == 4 && t.shape.iter().rev().skip(2).all(|&d| d == 1))
+        .find(|t| {
+            t.shape.len() >= 2
+                && t.shape[t.shape.len() - 1] == 4
+                && t.shape.iter().rev().skip(2).all(|&d| d == 1)
+        })
         .and_then(|t| t.f32().map(<[f32]>::to_vec))
         .ok_or_else(|| E::Structure("no anchor constant [1, P, 4] in `Postprocessor/`".into()))?;
     // FasterRcnnBoxCoder: codes [ty, tx, th, tw] multiplied by 1/scale (folded reciprocals).
@@ -1101,8 +1281,20 @@ fn convert(g: &Graph, weights: HashMap<String, Tensor>, opts: &TfjsOptions) -> R
     c.in_hw = (pre.height, pre.width);
     let loc = c.val(&post.boxes)?;
     let conf = c.val(&post.logits)?;
-    let (Val::Flat { op: loc_op, shape: loc_shape }, Val::Flat { op: conf_op, shape: conf_shape }) = (loc, conf) else {
-        return Err(E::Structure("the box codes and logits are not flat tensors".into()));
+    let (
+        Val::Flat {
+            op: loc_op,
+            shape: loc_shape,
+        },
+        Val::Flat {
+            op: conf_op,
+            shape: conf_shape,
+        },
+    ) = (loc, conf)
+    else {
+        return Err(E::Structure(
+            "the box codes and logits are not flat tensors".into(),
+        ));
     };
     let p = loc_shape.iter().product::<usize>() / 4;
     let classes = *conf_shape.last().unwrap_or(&0);
@@ -1117,14 +1309,26 @@ fn convert(g: &Graph, weights: HashMap<String, Tensor>, opts: &TfjsOptions) -> R
     let mut gb = GraphBuilder::new("tfjs-import");
     let input = gb.input_f32(
         "image",
-        &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(pre.height as i64), Dim::Fixed(pre.width as i64)],
+        &[
+            Dim::Fixed(1),
+            Dim::Fixed(3),
+            Dim::Fixed(pre.height as i64),
+            Dim::Fixed(pre.width as i64),
+        ],
     );
     let mut names: Vec<String> = Vec::with_capacity(c.ir.len());
     let mut params = 0usize;
     for (i, op) in c.ir.iter().enumerate() {
         let name = match op {
             Ir::Input => input.clone(),
-            Ir::Conv { x, w, b, dims, p, name } => {
+            Ir::Conv {
+                x,
+                w,
+                b,
+                dims,
+                p,
+                name,
+            } => {
                 params += w.len() + b.len();
                 let dims_i: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
                 let wn = gb.initializer_f32(&format!("{name}/weights"), &dims_i, w);
@@ -1164,7 +1368,14 @@ fn convert(g: &Graph, weights: HashMap<String, Tensor>, opts: &TfjsOptions) -> R
     gb.reshape(&names[conf_op], &[1, p as i64, classes as i64]);
     gb.rename_last_output("conf");
     gb.output_f32("loc", &[Dim::Fixed(1), Dim::Fixed(p as i64), Dim::Fixed(4)]);
-    gb.output_f32("conf", &[Dim::Fixed(1), Dim::Fixed(p as i64), Dim::Fixed(classes as i64)]);
+    gb.output_f32(
+        "conf",
+        &[
+            Dim::Fixed(1),
+            Dim::Fixed(p as i64),
+            Dim::Fixed(classes as i64),
+        ],
+    );
     // The anchors as the graph held them; no node reads them, the decoder does.
     gb.initializer_f32(ANCHORS_NAME, &[p as i64, 4], &post.anchors);
 
@@ -1177,7 +1388,13 @@ fn convert(g: &Graph, weights: HashMap<String, Tensor>, opts: &TfjsOptions) -> R
             )))
         }
         None => (0..classes)
-            .map(|k| if k == 0 { "background".into() } else { format!("class_{k}") })
+            .map(|k| {
+                if k == 0 {
+                    "background".into()
+                } else {
+                    format!("class_{k}")
+                }
+            })
             .collect(),
     };
     let meta = ModelMeta {
@@ -1275,11 +1492,17 @@ mod tests {
         let manifest: Value = serde_json::json!([{ "paths": ["x"], "weights": [
             {"name": "w", "shape": [2, 2], "dtype": "float32"}]}]);
         let err = decode_weights(&manifest, &[vec![0u8; 8]]).unwrap_err();
-        assert!(matches!(err, E::Node { ref node, ref what } if node == "w" && what.contains("need")), "{err:?}");
+        assert!(
+            matches!(err, E::Node { ref node, ref what } if node == "w" && what.contains("need")),
+            "{err:?}"
+        );
         let manifest: Value = serde_json::json!([{ "paths": ["x"], "weights": [
             {"name": "s", "shape": [1], "dtype": "string"}]}]);
         let err = decode_weights(&manifest, &[vec![0u8; 8]]).unwrap_err();
-        assert!(matches!(err, E::Node { ref what, .. } if what.contains("string")), "{err:?}");
+        assert!(
+            matches!(err, E::Node { ref what, .. } if what.contains("string")),
+            "{err:?}"
+        );
         let manifest: Value = serde_json::json!([{ "paths": ["x"], "weights": [
             {"name": "q", "shape": [2], "dtype": "float32",
              "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}}]}]);

@@ -451,7 +451,12 @@ fn read_anchor_tensor(
         .initializer
         .iter()
         .find(|i| i.name == t.name)
-        .ok_or_else(|| format!("the metadata names anchor tensor `{}`, which the graph does not hold", t.name))?;
+        .ok_or_else(|| {
+            format!(
+                "the metadata names anchor tensor `{}`, which the graph does not hold",
+                t.name
+            )
+        })?;
     let dims: Vec<i64> = init.dims.iter().copied().filter(|&d| d != 1).collect();
     let rows = match dims.as_slice() {
         [p, 4] if *p > 0 => *p as usize,
@@ -482,7 +487,10 @@ fn read_anchor_tensor(
         ));
     }
     if rows > crate::ssd::MAX_PRIORS {
-        return Err(format!("anchor tensor `{}`: {rows} anchors, more than the limit", t.name));
+        return Err(format!(
+            "anchor tensor `{}`: {rows} anchors, more than the limit",
+            t.name
+        ));
     }
     Ok(values
         .chunks_exact(4)

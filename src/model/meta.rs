@@ -197,6 +197,28 @@ const FIELDS: [&str; 12] = [
 ];
 
 impl ModelMeta {
+    /// The oldest schema version that describes this model: writers record it, so a board
+    /// running an older ssd-edge still reads every model that uses nothing newer.
+    pub fn required_version(&self) -> u32 {
+        let v3 = self.priors.needs_v3()
+            || self.decode.order != CodeOrder::Xywh
+            || self.conf_kind == ConfKind::Sigmoid
+            || self.nms.class_agnostic
+            || !self.input.resize.is_half_pixel();
+        let v2 = !self.decode.is_default()
+            || self
+                .priors
+                .grid()
+                .is_some_and(|g| g.clip == PriorClip::Size);
+        if v3 {
+            3
+        } else if v2 {
+            2
+        } else {
+            1
+        }
+    }
+
     /// Number of classes including background (the conf output's last dimension).
     pub fn num_classes(&self) -> usize {
         self.labels.len()
@@ -243,23 +265,14 @@ impl ModelMeta {
         if !i.scale.is_finite() || i.scale == 0.0 || i.mean.iter().any(|m| !m.is_finite()) {
             return bad("input.scale and input.mean must be finite (scale non-zero)".into());
         }
-        let needs_v3 = self.priors.needs_v3()
-            || self.decode.order != CodeOrder::Xywh
-            || self.conf_kind == ConfKind::Sigmoid
-            || self.nms.class_agnostic
-            || !self.input.resize.is_half_pixel();
-        if needs_v3 && self.schema_version < 3 {
+        let required = self.required_version();
+        if required == 3 && self.schema_version < 3 {
             return bad(format!(
                 "TensorFlow's conventions (anchors, yxhw codes, sigmoid, class-agnostic NMS, TF1 resize) need schema version 3, the metadata says {}",
                 self.schema_version
             ));
         }
-        let needs_v2 = !self.decode.is_default()
-            || self
-                .priors
-                .grid()
-                .is_some_and(|g| g.clip == PriorClip::Size);
-        if needs_v2 && self.schema_version < 2 {
+        if required == 2 && self.schema_version < 2 {
             return bad(format!(
                 "`decode` and the \"size\" prior clip need schema version 2, the metadata says {}",
                 self.schema_version

@@ -13,7 +13,6 @@ pub use error::ModelError;
 pub use meta::{ChannelOrder, InputSpec, MetaError, ModelMeta, OutputNames, Provenance};
 pub use summary::ModelSummary;
 
-
 use std::path::{Path, PathBuf};
 
 /// Threads for tract's kernels (matrix products and convolutions split over a pool that is

@@ -375,7 +375,7 @@ pub fn meta_for(
 ) -> ModelMeta {
     let mut labels = vec!["background".to_string()];
     labels.extend(class_names.iter().cloned());
-    ModelMeta {
+    let mut meta = ModelMeta {
         schema_version: crate::model::meta::SCHEMA_VERSION,
         architecture: if spec.arch.starts_with("tv-") {
             spec.arch.clone()
@@ -395,7 +395,11 @@ pub fn meta_for(
         nms: Default::default(),
         detection_threshold: 0.5,
         provenance,
-    }
+    };
+    // The oldest schema that describes it (never below 2, what these writers always wrote),
+    // so boards running an older ssd-edge read it.
+    meta.schema_version = meta.required_version().max(2);
+    meta
 }
 
 /// ISO 8601 UTC time without a date crate (civil-from-days, Howard Hinnant's algorithm).

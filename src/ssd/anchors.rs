@@ -202,7 +202,11 @@ mod tests {
     fn nonsense_options_are_refused() {
         let mut a = SsdAnchors::ssd_mobilenet_300();
         a.strides[2] = 0;
-        assert!(a.validate().unwrap_err().to_string().contains("stride of 0"));
+        assert!(a
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("stride of 0"));
         let mut a = SsdAnchors::ssd_mobilenet_300();
         a.strides = vec![1; 8];
         a.input_width = 8192;
@@ -389,6 +393,9 @@ mod serde_tests {
     fn yxyx_anchors_become_centre_boxes() {
         let c = AnchorCoords::Yxyx.to_center([0.1, 0.2, 0.5, 0.4]);
         let want = [0.3, 0.3, 0.2, 0.4];
-        assert!(c.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{c:?}");
+        assert!(
+            c.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{c:?}"
+        );
     }
 }

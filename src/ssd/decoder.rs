@@ -202,11 +202,11 @@ impl Decoder {
             if agnostic {
                 // One candidate per box: its best object class (every score form is monotonic
                 // in the raw value, so the best raw value is the best score).
-                let Some((c, &x)) = row
-                    .iter()
-                    .enumerate()
-                    .skip(1)
-                    .reduce(|a, b| if b.1 > a.1 { b } else { a })
+                let Some((c, &x)) =
+                    row.iter()
+                        .enumerate()
+                        .skip(1)
+                        .reduce(|a, b| if b.1 > a.1 { b } else { a })
                 else {
                     continue;
                 };
@@ -380,7 +380,9 @@ mod tests {
         // Per class: the two boxes overlap, so each class keeps its best box: class 1 box 0,
         // class 2 box 1.
         let mut per_class = two_boxes(NmsConfig::default());
-        per_class.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        per_class
+            .decode(&loc, &conf, ConfKind::Sigmoid, &mut out)
+            .unwrap();
         let classes: Vec<u16> = out.iter().map(|d| d.class_id).collect();
         assert_eq!(classes, [1, 2], "{out:?}");
         // Agnostic: box 0's best is class 1 (2.0), box 1's is class 2 (1.5); they overlap, so
@@ -389,7 +391,9 @@ mod tests {
             class_agnostic: true,
             ..NmsConfig::default()
         });
-        agnostic.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        agnostic
+            .decode(&loc, &conf, ConfKind::Sigmoid, &mut out)
+            .unwrap();
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].class_id, 1);
         assert!((out[0].bbox[0] - 0.4).abs() < 1e-6, "{out:?}");

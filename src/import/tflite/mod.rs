@@ -22,11 +22,11 @@ pub use convert::{
     PostProcessOptions,
 };
 pub use ops::builtin_name;
-pub use ssd::{import_ssd, ImportedSsd, SsdOptions};
 pub use schema::{
     parse, Activation, BuiltinOptions, Operator, OperatorCode, Padding, Quantization, SubGraph,
     Tensor, TensorType, TfliteModel,
 };
+pub use ssd::{import_ssd, ImportedSsd, SsdOptions};
 
 /// Why a file could not be imported.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -58,10 +58,17 @@ pub fn import_ssd(bytes: &[u8], opts: &SsdOptions) -> Result<ImportedSsd, Tflite
     let model = super::parse(bytes)?;
     let conv = to_onnx(&model, &ConvertOptions::default())?;
     let (h, w) = conv.input_hw;
-    let p = conv.num_priors.ok_or_else(|| bad("no SSD box and class outputs".into()))?;
-    let c = conv.num_classes.ok_or_else(|| bad("no SSD class output".into()))?;
+    let p = conv
+        .num_priors
+        .ok_or_else(|| bad("no SSD box and class outputs".into()))?;
+    let c = conv
+        .num_classes
+        .ok_or_else(|| bad("no SSD class output".into()))?;
     if conv.input_channels != 3 {
-        return Err(bad(format!("{} input channels, not RGB", conv.input_channels)));
+        return Err(bad(format!(
+            "{} input channels, not RGB",
+            conv.input_channels
+        )));
     }
     let mut proto = pb::ModelProto::decode(conv.onnx.as_slice())
         .map_err(|e| bad(format!("the converted graph does not re-read: {e}")))?;
@@ -117,7 +124,13 @@ pub fn import_ssd(bytes: &[u8], opts: &SsdOptions) -> Result<ImportedSsd, Tflite
             )))
         }
         None => (0..c)
-            .map(|k| if k == 0 { "background".into() } else { format!("class_{k}") })
+            .map(|k| {
+                if k == 0 {
+                    "background".into()
+                } else {
+                    format!("class_{k}")
+                }
+            })
             .collect(),
     };
     let (lo, hi) = opts.input_range;
@@ -150,7 +163,11 @@ pub fn import_ssd(bytes: &[u8], opts: &SsdOptions) -> Result<ImportedSsd, Tflite
         conf_kind: match conv.conf_activation.as_deref() {
             None => ConfKind::Sigmoid,
             Some("LOGISTIC") => ConfKind::Scores,
-            Some(other) => return Err(bad(format!("class predictions from {other} are not supported"))),
+            Some(other) => {
+                return Err(bad(format!(
+                    "class predictions from {other} are not supported"
+                )))
+            }
         },
         outputs: OutputNames {
             loc: Some("loc".into()),

@@ -148,7 +148,8 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>, ImportError> {
     let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
     // A JSON list of names (models/coco-labels.json) or one name per line.
     if text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text).map_err(|e| err(format!("not a JSON list of names: {e}")));
+        return serde_json::from_str(&text)
+            .map_err(|e| err(format!("not a JSON list of names: {e}")));
     }
     Ok(text
         .lines()
@@ -266,6 +267,7 @@ fn meta_for(family: Family, spec: &NetSpec, labels: Vec<String>, prov: Provenanc
     let mut meta = export::meta_for(spec, &labels[1..], norm.at_size(size, size), prov);
     meta.labels = labels;
     meta.nms = nms;
+    meta.schema_version = meta.required_version().max(2);
     meta
 }
 

@@ -351,7 +351,9 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
             &[String::new(), opts.calib.display().to_string()],
             None,
             None,
-            std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref(),
+            std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .as_deref(),
         )
         .trim()
         .to_string(),
