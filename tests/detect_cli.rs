@@ -360,11 +360,15 @@ fn missing_default_model_tells_how_to_get_one() {
     let s = Setup::new();
     let img = s.image("x.png", &image_with(300, 300, &[]));
     let o = s.run(&["detect", &img]);
-    assert_fails_with(&o, &["models/default.onnx", "make model", "--model"]);
+    // `detect` defaults to the real COCO model.
+    assert_fails_with(
+        &o,
+        &["models/coco-ssdlite-mnv2.onnx", "make model-coco", "--model"],
+    );
 
     // With a default model in place (relative to the current directory) it is used.
     std::fs::create_dir(s.path("models")).unwrap();
-    std::fs::copy(&s.model, s.path("models/default.onnx")).unwrap();
+    std::fs::copy(&s.model, s.path("models/coco-ssdlite-mnv2.onnx")).unwrap();
     let o = s.run(&["detect", &img]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout_lines(&o).len(), 1);

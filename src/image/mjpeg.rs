@@ -322,7 +322,11 @@ mod tests {
             proptest::prop_assert_eq!(decode_rgb(&j, (w, h), (w, h), &mut out), Ok((w, h)));
             let (start, end) = (scan_start(&j), j.len() - 2);
             let cut = start + ((end - start) as f64 * cut_frac) as usize;
-            proptest::prop_assume!(end - cut > MAX_UNSEEN_CUT);
+            // The limit of the check: a cut inside the last MCU row (16 px of a 4:2:0 image)
+            // may decode from the decoder's zero fill; measured up to 61 bytes on a 14x36
+            // image whose last row is a third of the scan.
+            let last_row = (end - start).div_ceil(h.div_ceil(16) as usize);
+            proptest::prop_assume!(end - cut > MAX_UNSEEN_CUT.max(last_row));
             let mut bad = j[..cut].to_vec();
             bad.extend_from_slice(&[0xFF, 0xD9]);
             let r = decode_rgb(&bad, (w, h), (w, h), &mut out);

@@ -22,7 +22,8 @@ pub mod torch;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Detector, ModelError};
+use crate::model::{Detector, ModelError, OutputNames};
+use crate::ssd::NmsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -63,4 +64,40 @@ pub fn write_model(onnx: &[u8], out: &Path) -> Result<(), WriteError> {
         return Err(io(e));
     }
     Ok(())
+}
+
+/// Class names for a model with `slots` class slots, background first: the given ones (which
+/// must be exactly that many), or `background`, `class_1`, ...
+pub(crate) fn slot_labels(given: Option<&[String]>, slots: usize) -> Result<Vec<String>, String> {
+    match given {
+        Some(l) if l.len() == slots => Ok(l.to_vec()),
+        Some(l) => Err(format!(
+            "{} labels given, the model has {slots} class slots (background included)",
+            l.len()
+        )),
+        None => Ok((0..slots)
+            .map(|k| if k == 0 { "background".into() } else { format!("class_{k}") })
+            .collect()),
+    }
+}
+
+/// The post-processing of TensorFlow's SSD pipelines (coco-ssd's `detect`, MediaPipe's
+/// TensorsToDetections + NonMaxSuppression): the best class per box, class-agnostic NMS at
+/// IoU 0.5 keeping 100; candidates from 0.01 as for mAP.
+pub(crate) fn tf_ssd_nms() -> NmsConfig {
+    NmsConfig {
+        score_threshold: 0.01,
+        iou_threshold: 0.5,
+        top_k: 200,
+        keep_top_k: 100,
+        class_agnostic: true,
+    }
+}
+
+/// The output names every importer writes.
+pub(crate) fn raw_outputs() -> OutputNames {
+    OutputNames {
+        loc: Some("loc".into()),
+        conf: Some("conf".into()),
+    }
 }

@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use crate::image::preprocess::{ChannelOrder, InputSpec, Resize};
 use crate::limits::read_bounded;
-use crate::model::meta::{ModelMeta, OutputNames, Provenance, SCHEMA_VERSION};
+use crate::model::meta::{ModelMeta, Provenance, SCHEMA_VERSION};
 use crate::model::onnx_builder::{ConvParams, Dim, GraphBuilder, ModelBuilder};
 use crate::ssd::{
-    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, NmsConfig, Priors, Variances,
+    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, Priors, Variances,
 };
 
 /// Largest `model.json` read (coco-ssd's is 0.5 MB).
@@ -1379,24 +1379,7 @@ fn convert(g: &Graph, weights: HashMap<String, Tensor>, opts: &TfjsOptions) -> R
     // The anchors as the graph held them; no node reads them, the decoder does.
     gb.initializer_f32(ANCHORS_NAME, &[p as i64, 4], &post.anchors);
 
-    let labels = match &opts.labels {
-        Some(l) if l.len() == classes => l.clone(),
-        Some(l) => {
-            return Err(E::Structure(format!(
-                "{} labels given, the model has {classes} class slots (background included)",
-                l.len()
-            )))
-        }
-        None => (0..classes)
-            .map(|k| {
-                if k == 0 {
-                    "background".into()
-                } else {
-                    format!("class_{k}")
-                }
-            })
-            .collect(),
-    };
+    let labels = super::slot_labels(opts.labels.as_deref(), classes).map_err(E::Structure)?;
     let meta = ModelMeta {
         schema_version: SCHEMA_VERSION,
         architecture: opts
@@ -1428,19 +1411,8 @@ fn convert(g: &Graph, weights: HashMap<String, Tensor>, opts: &TfjsOptions) -> R
             order: CodeOrder::Yxhw,
         },
         conf_kind: ConfKind::Sigmoid,
-        outputs: OutputNames {
-            loc: Some("loc".into()),
-            conf: Some("conf".into()),
-        },
-        // coco-ssd's own post-processing: the best class per box, class-agnostic NMS at
-        // IoU 0.5, at most 100 boxes; candidates from score 0.01 as for mAP.
-        nms: NmsConfig {
-            score_threshold: 0.01,
-            iou_threshold: 0.5,
-            top_k: 200,
-            keep_top_k: 100,
-            class_agnostic: true,
-        },
+        outputs: super::raw_outputs(),
+        nms: super::tf_ssd_nms(),
         detection_threshold: 0.5,
         provenance: opts.provenance.clone(),
     };

@@ -8,10 +8,10 @@ use tract_onnx::pb;
 
 use super::{to_onnx, ConvertOptions, TfliteError};
 use crate::image::preprocess::{ChannelOrder, InputSpec, Resize};
-use crate::model::meta::{ModelMeta, OutputNames, Provenance, SCHEMA_VERSION};
+use crate::model::meta::{ModelMeta, Provenance, SCHEMA_VERSION};
 use crate::model::onnx_builder::tensor_f32;
 use crate::ssd::{
-    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, NmsConfig, Priors, SsdAnchors,
+    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, Priors, SsdAnchors,
     Variances,
 };
 
@@ -115,24 +115,7 @@ pub fn import_ssd(bytes: &[u8], opts: &SsdOptions) -> Result<ImportedSsd, Tflite
             ))
         }
     };
-    let labels = match &opts.labels {
-        Some(l) if l.len() == c => l.clone(),
-        Some(l) => {
-            return Err(bad(format!(
-                "{} labels given, the model has {c} class slots (background included)",
-                l.len()
-            )))
-        }
-        None => (0..c)
-            .map(|k| {
-                if k == 0 {
-                    "background".into()
-                } else {
-                    format!("class_{k}")
-                }
-            })
-            .collect(),
-    };
+    let labels = crate::import::slot_labels(opts.labels.as_deref(), c).map_err(bad)?;
     let (lo, hi) = opts.input_range;
     if !(lo.is_finite() && hi.is_finite() && hi > lo) {
         return Err(bad(format!("input range [{lo}, {hi}] is empty")));
@@ -169,19 +152,8 @@ pub fn import_ssd(bytes: &[u8], opts: &SsdOptions) -> Result<ImportedSsd, Tflite
                 )))
             }
         },
-        outputs: OutputNames {
-            loc: Some("loc".into()),
-            conf: Some("conf".into()),
-        },
-        // MediaPipe's TensorsToDetections (the best class per box, background ignored) and
-        // NonMaxSuppression (IoU 0.5 over all classes, at most 100).
-        nms: NmsConfig {
-            score_threshold: 0.01,
-            iou_threshold: 0.5,
-            top_k: 200,
-            keep_top_k: 100,
-            class_agnostic: true,
-        },
+        outputs: crate::import::raw_outputs(),
+        nms: crate::import::tf_ssd_nms(),
         detection_threshold: 0.5,
         provenance: opts.provenance.clone(),
     };
