@@ -32,6 +32,26 @@ pub enum ConfKind {
     Sigmoid,
 }
 
+/// The largest non-NaN value (`NEG_INFINITY` if none), in 8 independent lanes so that it
+/// compiles to vector max instructions.
+#[inline]
+fn row_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder();
+    for ch in chunks {
+        for (m, &x) in lanes.iter_mut().zip(ch) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    for (m, &x) in lanes.iter_mut().zip(tail) {
+        *m = if x > *m { x } else { *m };
+    }
+    lanes
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
 #[inline]
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
@@ -199,14 +219,27 @@ impl Decoder {
                 });
                 any = true;
             };
+            // Most priors have no class near the cut (sigmoid, scores): one vectorised max
+            // over the row skips them before the scalar per-class work. Only a skip when the
+            // exact tests below would push nothing (NaNs are ignored by both).
+            let skip_cut = match kind {
+                ConfKind::Sigmoid => Some(sigmoid_cut),
+                ConfKind::Scores => Some(thr),
+                ConfKind::Logits => None,
+            };
+            if let Some(cut) = skip_cut {
+                if row_max(&row[1..]) <= cut {
+                    continue;
+                }
+            }
             if agnostic {
                 // One candidate per box: its best object class (every score form is monotonic
                 // in the raw value, so the best raw value is the best score).
-                let Some((c, &x)) = row
-                    .iter()
-                    .enumerate()
-                    .skip(1)
-                    .reduce(|a, b| if b.1 > a.1 { b } else { a })
+                let Some((c, &x)) =
+                    row.iter()
+                        .enumerate()
+                        .skip(1)
+                        .reduce(|a, b| if b.1 > a.1 { b } else { a })
                 else {
                     continue;
                 };
@@ -380,7 +413,9 @@ mod tests {
         // Per class: the two boxes overlap, so each class keeps its best box: class 1 box 0,
         // class 2 box 1.
         let mut per_class = two_boxes(NmsConfig::default());
-        per_class.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        per_class
+            .decode(&loc, &conf, ConfKind::Sigmoid, &mut out)
+            .unwrap();
         let classes: Vec<u16> = out.iter().map(|d| d.class_id).collect();
         assert_eq!(classes, [1, 2], "{out:?}");
         // Agnostic: box 0's best is class 1 (2.0), box 1's is class 2 (1.5); they overlap, so
@@ -389,7 +424,9 @@ mod tests {
             class_agnostic: true,
             ..NmsConfig::default()
         });
-        agnostic.decode(&loc, &conf, ConfKind::Sigmoid, &mut out).unwrap();
+        agnostic
+            .decode(&loc, &conf, ConfKind::Sigmoid, &mut out)
+            .unwrap();
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].class_id, 1);
         assert!((out[0].bbox[0] - 0.4).abs() < 1e-6, "{out:?}");
