@@ -68,6 +68,7 @@ fn decoder_equals_per_class_nms_then_global_top_k() {
                 iou_threshold: 0.45,
                 top_k,
                 keep_top_k: keep,
+                class_agnostic: false,
             };
             let want = reference(&priors, &loc, &conf, 21, nms);
             let mut dec = Decoder::new(priors.clone(), 21, Variances::default(), nms);
