@@ -301,8 +301,14 @@ bench: deps-apt
 
 # ---- Speed against onnxruntime (docs/performance.md) -----------------------------------------
 # ssd-edge bench and onnxruntime on the same ONNX files, the same frame, at 1 and 2 threads (4
-# where the machine has them), with GFLOP/s against a measured GEMM peak. A few minutes.
-BENCH_MODELS   ?= models/default-float.onnx models/default.onnx
+# where the machine has them), with GFLOP/s against a measured GEMM peak. About ten minutes on
+# 2 cores. The real COCO SSDLite (float, and int8 once `make model-coco` has made it) and
+# torchvision's SSDLite320 (seeded weights, imported as `bench-import` does) on a real frame;
+# the shipped synthetic models on the synthetic scene they were trained for.
+IMPORT_DIR     ?= $(CACHE)/import-bench
+BENCH_MODELS   ?= $(COCO_FLOAT) $(wildcard $(COCO_INT8)) $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
+BENCH_SYNTH    ?= models/default-float.onnx models/default.onnx
+BENCH_FRAME    ?= $(REAL_DATA)/messi5.jpg
 BENCH_THREADS  ?= 1,2,4
 BENCH_PACKAGES := pillow
 BENCH_STAMP    := $(VENV)/.installed-bench-$(shell echo '$(BENCH_PACKAGES)' | md5sum | cut -c1-8)
@@ -312,10 +318,20 @@ $(BENCH_STAMP): $(VENV_STAMP)
 	$(VENV)/bin/pip install -q --disable-pip-version-check $(BENCH_PACKAGES)
 	touch $@
 
-bench-compare: deps-apt $(BENCH_STAMP)
+bench-compare: deps-apt deps-real $(BENCH_STAMP) $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
 	cargo build --bin ssd-edge
 	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
-	  $(foreach m,$(BENCH_MODELS),--model $(m))
+	  --frame $(BENCH_FRAME) $(foreach m,$(BENCH_MODELS),--model $(m))
+	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
+	  $(foreach m,$(BENCH_SYNTH),--model $(m))
+
+# torchvision's SSDLite320 with seeded weights (speed does not depend on the values).
+$(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx: $(BENCH_STAMP)
+	cargo build --bin ssd-edge
+	$(VENV)/bin/python train/tests/import_reference.py --arch torchvision-ssdlite320 --seed 1 \
+	  --images 1 --out $(IMPORT_DIR)/torchvision-ssdlite320
+	$(EDGE) import --from torchvision --arch ssdlite320_mobilenet_v3_large \
+	  --weights $(IMPORT_DIR)/torchvision-ssdlite320/weights.pth --out $@
 
 # ---- Imported detectors (README "Real models"): their speed in tract and onnxruntime --------
 # The three published architectures with seeded random weights (speed does not depend on the

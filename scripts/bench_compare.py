@@ -4,9 +4,11 @@
 For each model and thread count this prints one row: ssd-edge's forward and whole-frame
 medians (`ssd-edge bench --threads T`, preprocessing + forward + decode + tracking), and
 onnxruntime's forward median (intra_op_num_threads=T, sequential execution, all graph
-optimisations), with their ratio. The input is the same synthetic street scene for both: the
-same 640x480 PNG (a street-like scene drawn here) is timed by `ssd-edge bench --source DIR`
-and normalised here with the model's own input metadata (`ssd-edge info --json`). Below the table: the model's multiply-accumulates from the
+optimisations), with their ratio. The input is the same frame for both: a real
+image (`--frame`, e.g. OpenCV's messi5.jpg: a real model's decode and NMS work on what a real
+scene makes it find) or else a synthetic 640x480 street-like scene drawn here, copied into a
+folder timed by `ssd-edge bench --source DIR` and normalised here with the model's own input
+metadata (`ssd-edge info --json`; onnxruntime's resize is PIL's bilinear, near enough for timing). Below the table: the model's multiply-accumulates from the
 ONNX graph (Conv, Gemm, MatMul, with inferred shapes) and the GFLOP/s each runtime reaches,
 against this machine's measured float32 GEMM peak (numpy's BLAS at the same thread counts).
 
@@ -155,6 +157,20 @@ def scene_png(folder: Path, copies: int) -> Path:
     return first
 
 
+def real_frames(folder: Path, image: Path, copies: int) -> Path:
+    """`copies` copies of a real image in `folder` (bench times each file once)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    first = folder / f"frame_0000{image.suffix}"
+    shutil.copyfile(image, first)
+    for i in range(1, copies):
+        shutil.copyfile(image, folder / f"frame_{i:04}{image.suffix}")
+    return first
+
+
 def edge_bench(edge: str, model: Path, threads: int, frames: int, warmup: int,
                source: Path) -> dict:
     out = subprocess.run([edge, "bench", "--threads", str(threads), "--model", str(model),
@@ -172,19 +188,27 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/tmp/ssd-edge-bench-compare"))
+    ap.add_argument("--frame", type=Path,
+                    help="a real image timed by both runtimes (default: the synthetic scene)")
     a = ap.parse_args()
 
     threads = [int(t) for t in a.threads.split(",")]
     cores = os.cpu_count() or 1
     threads = [t for t in threads if t <= cores] or [1]
     a.work.mkdir(parents=True, exist_ok=True)
-    frames_dir = a.work / "frames"
-    png = scene_png(frames_dir, a.frames + a.warmup + 1)
+    copies = a.frames + a.warmup + 1
+    if a.frame:
+        frames_dir = a.work / "real-frames"
+        png = real_frames(frames_dir, a.frame, copies)
+    else:
+        frames_dir = a.work / "frames"
+        png = scene_png(frames_dir, copies)
     print(f"machine: {cpu_name()}, {cores} cores; onnxruntime "
-          f"{__import__('onnxruntime').__version__}; ssd-edge bench (tract)")
+          f"{__import__('onnxruntime').__version__}; ssd-edge bench (tract); "
+          f"frame: {a.frame.name if a.frame else 'synthetic scene'}")
     print()
-    hdr = (f"{'model':28} {'thr':>3} {'tract fwd':>10} {'ort fwd':>9} {'ratio':>6} "
-           f"{'ssd-edge frame':>15} {'frame-ort':>10}")
+    hdr = (f"{'model':32} {'thr':>3} {'tract fwd':>10} {'ort fwd':>9} {'ratio':>6} "
+           f"{'ssd-edge frame':>15} {'frame-fwd':>10} {'decode':>7}")
     print(hdr)
     print("-" * len(hdr))
     flops = {}
@@ -197,16 +221,27 @@ def main() -> None:
             o = ort_forward_ms(model, x, t, a.frames, a.warmup)
             fwd = e["forward_ms"]["median"]
             frame = e["total_ms"]["median"]
+            dec = e["decode_ms"]["median"]
             rows.append((model, t, fwd, o, frame))
-            print(f"{model.name:28} {t:>3} {fwd:>8.2f}ms {o:>7.2f}ms {fwd / o:>5.2f}x "
-                  f"{frame:>13.2f}ms {frame - o:>+8.2f}ms")
+            # frame-fwd: what the whole frame (preprocess, decode + NMS, track) adds to tract's
+            # forward, both medians of the same run.
+            print(f"{model.name:32} {t:>3} {fwd:>8.2f}ms {o:>7.2f}ms {fwd / o:>5.2f}x "
+                  f"{frame:>13.2f}ms {frame - fwd:>+8.2f}ms {dec:>5.2f}ms", flush=True)
+    print()
+    # Thread scaling: the forward at 1 thread over the forward at each other count.
+    for model in a.model:
+        by_t = {t: (fwd, o) for m, t, fwd, o, _ in rows if m == model}
+        if 1 in by_t and len(by_t) > 1:
+            print(f"{model.name:32} speed-up over 1 thread: " + ", ".join(
+                f"{t} thr tract {by_t[1][0] / f:.2f}x, onnxruntime {by_t[1][1] / o:.2f}x"
+                for t, (f, o) in sorted(by_t.items()) if t != 1))
     print()
     peaks = {t: gemm_peak_gflops(t) for t in threads}
     print("float32 GEMM peak (numpy BLAS, 1024^3): "
           + ", ".join(f"{peaks[t]:.1f} GFLOP/s at {t} thread(s)" for t in threads))
     for model, t, fwd, o, _ in rows:
         g = flops[model] / 1e9
-        print(f"{model.name:28} {t} thr: {g:.2f} GFLOP per frame; tract "
+        print(f"{model.name:32} {t} thr: {g:.2f} GFLOP per frame; tract "
               f"{g / (fwd / 1e3):.1f} GFLOP/s ({100 * g / (fwd / 1e3) / peaks[t]:.0f} % of peak), "
               f"onnxruntime {g / (o / 1e3):.1f} GFLOP/s ({100 * g / (o / 1e3) / peaks[t]:.0f} %)")
 

@@ -29,20 +29,45 @@ impl Rng {
     }
 }
 
-/// `(loc, conf)` for `priors.len()` priors and `classes` classes, `conf` as logits.
+/// `(loc, conf)` for `priors.len()` priors and `classes` classes, `conf` as softmax logits.
 pub fn realistic_frame(
     priors: &[CenterBox],
     classes: usize,
     objects: usize,
     seed: u64,
 ) -> (Vec<f32>, Vec<f32>) {
+    frame(priors, classes, objects, seed, 4.0, -3.0)
+}
+
+/// As [`realistic_frame`] with `conf` as independent sigmoid logits (TensorFlow's COCO
+/// SSDLite): clutter centred at -7 so that, as with the softmax frame, a few per cent of
+/// prior/class pairs clear a 0.01 score threshold (sigmoid(-4.6) = 0.01).
+#[allow(dead_code)] // the no-allocation test and the equivalence test use the softmax frame only
+pub fn realistic_frame_sigmoid(
+    priors: &[CenterBox],
+    classes: usize,
+    objects: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>) {
+    frame(priors, classes, objects, seed, 0.0, -7.0)
+}
+
+/// `background` and `clutter`: the mean logit of class 0 and of the other classes.
+fn frame(
+    priors: &[CenterBox],
+    classes: usize,
+    objects: usize,
+    seed: u64,
+    background: f32,
+    clutter: f32,
+) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng(seed);
     let mut loc: Vec<f32> = (0..priors.len() * 4).map(|_| 0.5 * rng.normal()).collect();
     let mut conf = Vec::with_capacity(priors.len() * classes);
     for _ in priors {
-        conf.push(4.0 + rng.normal());
+        conf.push(background + rng.normal());
         for _ in 1..classes {
-            conf.push(-3.0 + 1.1 * rng.normal());
+            conf.push(clutter + 1.1 * rng.normal());
         }
     }
     let v = Variances::default();
