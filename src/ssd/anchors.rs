@@ -31,6 +31,9 @@ pub struct SsdAnchors {
     pub anchor_offset_y: f32,
 }
 
+/// `(scale, aspect ratio)` of each box of a cell.
+type CellBoxes = Vec<(f32, f32)>;
+
 fn one() -> f32 {
     1.0
 }
@@ -90,7 +93,7 @@ impl SsdAnchors {
     }
 
     /// `(map height, map width, boxes per cell)` per map, in order.
-    fn maps(&self) -> Vec<(usize, usize, Vec<(f32, f32)>)> {
+    fn maps(&self) -> Vec<(usize, usize, CellBoxes)> {
         let mut maps = Vec::new();
         let mut layer = 0;
         while layer < self.strides.len() {
