@@ -22,13 +22,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-
-def iou(a, b):
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+# The one IoU of the project's scripts (corner boxes in pixels).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cross"))
+from compare_detections import iou  # noqa: E402
 
 
 def detect(edge: str, model: str, images: list[str], threshold: float | None) -> dict[str, list]:
