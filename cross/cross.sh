@@ -27,11 +27,28 @@ cmd=$1
 target=$2
 envfile="$here/$target.env"
 [ -f "$envfile" ] || { echo "cross: no settings for target '$target' ($envfile)" >&2; exit 2; }
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+fixtures="$CARGO_TARGET_DIR/cross-fixtures"
+
+# `detect` compares with the host build, whose model and images the host's tests write
+# (tests/cross_fixture.rs), so nothing binary is committed and they always match the current
+# model format. This runs before the target's settings are read: some of them are not scoped
+# to the target (LIBSQLITE3_FLAGS, SOURCE_DATE_EPOCH below), and a host build that saw them
+# would recompile SQLite and ssd-edge here and again in the next `make test` (README "Test
+# time"). `--workspace`: the one host graph of `make test`, so nothing is compiled here; cargo
+# builds the package's binary for its integration tests, which leaves the host
+# $CARGO_TARGET_DIR/debug/ssd-edge that `detect` compares the target's with.
+case "$cmd" in
+    detect | test)
+        SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --workspace --test cross_fixture -- \
+            --ignored --exact write_cross_fixtures >/dev/null
+        ;;
+esac
+
 set -a
 # shellcheck disable=SC1090
 . "$envfile"
 set +a
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 
 # Reproducible builds: the same commit built in another directory gives the same bytes
 # (checked by cross/repro.sh). Cargo hands rustc the workspace's own sources by relative
@@ -157,14 +174,7 @@ unit() {
 
 detect() {
     [ -x "$bin" ] || { echo "cross: $bin missing: run 'cross/cross.sh build $target' first" >&2; exit 1; }
-    # Model and images are written by the host build (tests/cross_fixture.rs), so they always
-    # match the current model format and nothing binary is committed. `--workspace`: the one
-    # host graph of `make test` (README "Test time"), so nothing is compiled again here; cargo
-    # builds the package's binary for its integration tests, which leaves the host
-    # $CARGO_TARGET_DIR/debug/ssd-edge that is compared with the target's below.
-    local fixtures="$CARGO_TARGET_DIR/cross-fixtures"
-    SSD_EDGE_CROSS_FIXTURES="$fixtures" cargo test --workspace --test cross_fixture -- \
-        --ignored --exact write_cross_fixtures >/dev/null
+    # The host's fixtures and binary were written at the start, before the target's settings.
     # The shipped model on a synthetic scene once it exists, else the tests' tiny SSD on two
     # colour-patch images: emulated tract runs thousands of times slower than native.
     local model images
