@@ -33,7 +33,12 @@ struct Huff {
     mincode: [i32; 17],
     valptr: [i32; 17],
     vals: Vec<u8>,
+    /// The codes of up to LUT_BITS bits by their next LUT_BITS bits: (length, value); length
+    /// 0 for longer codes, which take the DECODE procedure.
+    lut: Box<[(u8, u8); 1 << LUT_BITS]>,
 }
+
+const LUT_BITS: u32 = 9;
 
 impl Huff {
     fn new(bits: &[u8], vals: &[u8]) -> Result<Huff, ScanError> {
@@ -42,6 +47,7 @@ impl Huff {
             mincode: [0; 17],
             valptr: [0; 17],
             vals: vals.to_vec(),
+            lut: Box::new([(0, 0); 1 << LUT_BITS]),
         };
         let (mut code, mut k) = (0i32, 0i32);
         for l in 1..=16 {
@@ -65,20 +71,42 @@ impl Huff {
                 "a Huffman table of the wrong size".into(),
             ));
         }
+        for l in 1..=LUT_BITS as usize {
+            if h.maxcode[l] < 0 {
+                continue;
+            }
+            for code in h.mincode[l]..=h.maxcode[l] {
+                let v = h.vals[(h.valptr[l] + code - h.mincode[l]) as usize];
+                let shift = LUT_BITS as usize - l;
+                let first = (code as usize) << shift;
+                for e in &mut h.lut[first..first + (1 << shift)] {
+                    *e = (l as u8, v);
+                }
+            }
+        }
         Ok(h)
     }
 }
 
 /// The entropy-coded bits of a scan: byte stuffing undone; a marker or the end of the data
-/// ends them.
+/// ends them. Up to 64 bits are read ahead (never past a marker), the next bit at the top.
 struct Bits<'a> {
     d: &'a [u8],
     pos: usize,
-    acc: u32,
+    acc: u64,
     n: u32,
 }
 
 impl Bits<'_> {
+    fn new(d: &[u8], pos: usize) -> Bits<'_> {
+        Bits {
+            d,
+            pos,
+            acc: 0,
+            n: 0,
+        }
+    }
+
     fn cut(&self) -> ScanError {
         ScanError::Cut(format!(
             "the image data ends at byte {} before the last block",
@@ -86,63 +114,79 @@ impl Bits<'_> {
         ))
     }
 
-    fn bit(&mut self) -> Result<i32, ScanError> {
-        if self.n == 0 {
-            let b = *self.d.get(self.pos).ok_or_else(|| self.cut())?;
+    fn refill(&mut self) {
+        while self.n <= 56 {
+            let Some(&b) = self.d.get(self.pos) else {
+                return;
+            };
             if b == 0xFF {
-                // FF 00 is a data byte FF; anything else is a marker: the scan ends here.
+                // FF 00 is a data byte FF; anything else is a marker: the scan ends there.
                 if self.d.get(self.pos + 1) != Some(&0) {
-                    return Err(self.cut());
+                    return;
                 }
                 self.pos += 2;
             } else {
                 self.pos += 1;
             }
-            self.acc = u32::from(b);
-            self.n = 8;
+            self.acc |= u64::from(b) << (56 - self.n);
+            self.n += 8;
         }
-        self.n -= 1;
-        Ok(((self.acc >> self.n) & 1) as i32)
     }
 
-    fn skip(&mut self, mut k: u32) -> Result<(), ScanError> {
-        while k > 0 {
-            if self.n == 0 {
-                self.bit()?;
-                k -= 1;
-                continue;
+    fn consume(&mut self, k: u32) {
+        self.acc = self.acc.checked_shl(k).unwrap_or(0);
+        self.n -= k;
+    }
+
+    fn skip(&mut self, k: u32) -> Result<(), ScanError> {
+        if self.n < k {
+            self.refill();
+            if self.n < k {
+                return Err(self.cut());
             }
-            let t = k.min(self.n);
-            self.n -= t;
-            k -= t;
         }
+        self.consume(k);
         Ok(())
     }
 
     fn decode(&mut self, h: &Huff) -> Result<u8, ScanError> {
-        let mut code = self.bit()?;
-        let mut l = 1;
-        while code > h.maxcode[l] {
-            l += 1;
-            if l > 16 {
-                return Err(ScanError::Corrupt(format!(
-                    "no Huffman code matches the data at byte {}",
-                    self.pos
-                )));
-            }
-            code = (code << 1) | self.bit()?;
+        if self.n < 16 {
+            self.refill();
         }
-        let i = (h.valptr[l] + code - h.mincode[l]) as usize;
-        h.vals.get(i).copied().ok_or_else(|| {
-            ScanError::Corrupt(format!(
-                "a Huffman code past its table at byte {}",
-                self.pos
-            ))
-        })
+        if self.n >= LUT_BITS {
+            let (l, v) = h.lut[(self.acc >> (64 - LUT_BITS)) as usize];
+            if l > 0 {
+                self.consume(u32::from(l));
+                return Ok(v);
+            }
+        }
+        // F.2.2.3 DECODE: the first length whose codes reach the next bits.
+        for l in 1..=16u32 {
+            if l > self.n {
+                return Err(self.cut());
+            }
+            let code = (self.acc >> (64 - l)) as i32;
+            if code <= h.maxcode[l as usize] {
+                self.consume(l);
+                let i = (h.valptr[l as usize] + code - h.mincode[l as usize]) as usize;
+                return h.vals.get(i).copied().ok_or_else(|| {
+                    ScanError::Corrupt(format!(
+                        "a Huffman code past its table at byte {}",
+                        self.pos
+                    ))
+                });
+            }
+        }
+        Err(ScanError::Corrupt(format!(
+            "no Huffman code matches the data at byte {}",
+            self.pos
+        )))
     }
 
-    /// At a restart interval: the rest of the byte is padding, then RSTn.
+    /// At a restart interval: the bits left are padding (read-ahead never passes the
+    /// marker), then RSTn.
     fn restart(&mut self) -> Result<(), ScanError> {
+        self.acc = 0;
         self.n = 0;
         while self.d.get(self.pos) == Some(&0xFF) && self.d.get(self.pos + 1) == Some(&0xFF) {
             self.pos += 1;
@@ -323,12 +367,7 @@ pub fn check_complete(jpeg: &[u8]) -> Result<Scan, ScanError> {
                     parts.push((comp, d, a));
                     scanned.push(comp.id);
                 }
-                let mut bits = Bits {
-                    d: jpeg,
-                    pos,
-                    acc: 0,
-                    n: 0,
-                };
+                let mut bits = Bits::new(jpeg, pos);
                 walk(&mut bits, (*x, *y), comps, &parts, restart)?;
                 pos = bits.pos;
             }
