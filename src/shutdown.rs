@@ -2,6 +2,8 @@
 //! SSH session): the handler only raises a flag that the frame loop checks between frames and
 //! during reconnect back-off, so a run ends with its summary written and its output flushed
 //! (and a recording with its last frame complete). A second signal exits at once (status 130).
+//! A first signal that comes after the frames have ended (during the MQTT `linger` wait, or
+//! `serve_after_end`) ends that wait at once: see [`requested`].
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::flag;
@@ -28,4 +30,12 @@ pub fn install() -> std::io::Result<&'static AtomicBool> {
         *installed = true;
     }
     Ok(stop)
+}
+
+/// Whether a stop signal has come (false before [`install`]). The waits after the frames
+/// (MQTT `linger`, `serve_after_end`) poll it, so the first SIGTERM of `systemctl stop` ends
+/// them at once instead of being taken as the first of two.
+pub fn requested() -> bool {
+    STOP.get()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
 }

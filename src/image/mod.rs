@@ -5,6 +5,7 @@
 pub mod annotate;
 pub mod font;
 pub mod formats;
+pub mod jpeg_scan;
 pub mod mjpeg;
 pub mod preprocess;
 pub mod still;

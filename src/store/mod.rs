@@ -26,7 +26,7 @@ pub use config::StoreConfig;
 pub use error::StoreError;
 pub use render::{write_csv, write_table};
 pub use report::{parse_date_bound, Bucket, Column, Measure, Report, ReportQuery, ReportRow};
-pub use retention::PruneStats;
+pub use retention::{ClockWatch, PruneStats, CLOCK_BACK_TOLERANCE_MS};
 pub use writer::{StatusHandle, StoreStatus, Writer, WriterMsg};
 
 use crate::count::{Direction, EventKind, TotalKey};

@@ -171,11 +171,9 @@ pub fn parse_date_bound(s: &str, tz: &TimeZone, upper: bool) -> Result<Timestamp
     }
 }
 
-struct Point {
-    ms: i64,
-    column: Column,
-    count: u64,
-}
+/// What one pass over the data calls per stored count: the minute or hour it starts, its
+/// place, kind and direction, the count.
+type Visit<'a> = dyn FnMut(i64, &str, &str, &str, u64) -> Result<(), StoreError> + 'a;
 
 impl Store {
     pub fn report(&self, q: &ReportQuery) -> Result<Report, StoreError> {
@@ -184,6 +182,10 @@ impl Store {
 
     /// [`Store::report`] refusing, before the table is allocated, one of more than
     /// `max_rows` rows or `max_cells` rows x columns ([`StoreError::TooLarge`]).
+    ///
+    /// Memory is bounded by the answer, not by the data (issue 32): a first pass over the
+    /// range finds the columns and the time span (nothing per stored row is kept), the bounds
+    /// are checked, and a second pass adds each stored count into its cell.
     pub fn report_bounded(
         &self,
         q: &ReportQuery,
@@ -191,6 +193,8 @@ impl Store {
         max_cells: usize,
     ) -> Result<Report, StoreError> {
         let err = |e| StoreError::sqlite(&self.path, e);
+        // One read snapshot (WAL) for both passes, while a run goes on committing.
+        let snapshot = self.conn.unchecked_transaction().map_err(err)?;
         let pruned_before = self.pruned_before_ms()?.unwrap_or(i64::MIN);
         let coarse: HashSet<i64> = {
             let mut stmt = self
@@ -205,89 +209,27 @@ impl Store {
         if lo >= hi {
             return Err(StoreError::Query("--from is not before --to".into()));
         }
-        let mut points = Vec::new();
-        let mut suspect_events = 0u64;
-        let mut coarse_in_range = HashSet::new();
 
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT wall_ms - (wall_ms % 60000) AS m, place, kind, coalesce(direction, ''), \
-                 count(*), sum(clock_suspect) FROM events \
-                 WHERE wall_ms >= ?1 AND wall_ms < ?2 \
-                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
-                 GROUP BY m, place, kind, direction",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params![lo.max(pruned_before), hi, q.place, q.label],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                },
-            )
-            .map_err(err)?;
-        for row in rows {
-            let (ms, place, kind, direction, count, suspect) = row.map_err(err)?;
-            if coarse.contains(&super::hour_of(ms)) {
-                continue;
-            }
-            suspect_events += suspect as u64;
-            points.push(Point {
-                ms,
-                column: self.column(place, &kind, &direction)?,
-                count: count as u64,
-            });
-        }
-
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT hour_ms, place, kind, direction, sum(count) FROM hourly \
-                 WHERE hour_ms >= ?1 AND hour_ms < ?2 \
-                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
-                 GROUP BY hour_ms, place, kind, direction",
-            )
-            .map_err(err)?;
-        // An hour that starts before `lo` but overlaps it counts only if it starts inside.
-        let rows = stmt
-            .query_map(rusqlite::params![lo, hi, q.place, q.label], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .map_err(err)?;
-        for row in rows {
-            let (hour, place, kind, direction, count) = row.map_err(err)?;
-            let pruned = hour < pruned_before;
-            if !(pruned || coarse.contains(&hour)) {
-                continue;
-            }
-            if !pruned {
-                coarse_in_range.insert(hour);
-            }
-            points.push(Point {
-                ms: hour,
-                column: self.column(place, &kind, &direction)?,
-                count: count as u64,
-            });
-        }
-
+        // Pass 1: the columns (distinct, a few per line and zone) and the span of the data.
+        let mut column_set: BTreeMap<Column, ()> = BTreeMap::new();
+        let mut span: Option<(i64, i64)> = None;
+        let (suspect_events, coarse_in_range) = self.each_count(
+            q,
+            (lo, hi),
+            pruned_before,
+            &coarse,
+            &mut |ms, place, kind, direction, _| {
+                let c = self.column(place.to_string(), kind, direction)?;
+                // Bounded: a report with more columns than cells is refused below anyway.
+                if column_set.len() <= max_cells {
+                    column_set.insert(c, ());
+                }
+                span = Some(span.map_or((ms, ms), |(a, b)| (a.min(ms), b.max(ms))));
+                Ok(())
+            },
+        )?;
         let tz_name = q.tz.iana_name().unwrap_or("local").to_string();
-        let mut columns: Vec<Column> = points.iter().map(|p| p.column.clone()).collect();
-        columns.sort();
-        columns.dedup();
+        let columns: Vec<Column> = column_set.into_keys().collect();
         let hourly_before = (pruned_before > lo && pruned_before != i64::MIN)
             .then(|| Timestamp::from_millisecond(pruned_before).ok())
             .flatten();
@@ -298,31 +240,23 @@ impl Store {
             columns,
             rows: Vec::new(),
             hourly_before,
-            coarse_hours: coarse_in_range.len(),
+            coarse_hours: coarse_in_range,
             suspect_events,
         };
-        let first = points.iter().map(|p| p.ms).min();
-        let last = points.iter().map(|p| p.ms).max();
-        let start_ms = match (q.from, first) {
+        let start_ms = match (q.from, span) {
             (Some(t), _) => t.as_millisecond(),
-            (None, Some(ms)) => ms,
+            (None, Some((first, _))) => first,
             (None, None) => return Ok(report),
         };
-        let end_ms = match (q.to, last) {
+        let end_ms = match (q.to, span) {
             (Some(t), _) => t.as_millisecond(),
-            (None, Some(ms)) => ms + 1,
+            (None, Some((_, last))) => last + 1,
             (None, None) => start_ms + 1,
         };
         let bounds = boundaries(start_ms, end_ms, q.by, &q.tz)?;
         let starts: Vec<i64> = bounds
             .iter()
             .map(|z| z.timestamp().as_millisecond())
-            .collect();
-        let index: BTreeMap<&Column, usize> = report
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c, i))
             .collect();
         // Rows x columns, not rows alone: many lines and zones multiply every row.
         let cells = (bounds.len() - 1).saturating_mul(report.columns.len().max(1));
@@ -334,17 +268,36 @@ impl Store {
                 report.columns.len()
             )));
         }
+        let index: BTreeMap<&Column, usize> = report
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        // Pass 2: each stored count into its cell.
         let mut counts = vec![vec![0u64; report.columns.len()]; bounds.len() - 1];
-        for p in &points {
-            // Bucket i holds [starts[i], starts[i + 1]).
-            let i = starts.partition_point(|&s| s <= p.ms);
-            if i == 0 || i >= starts.len() {
-                continue;
-            }
-            let col = index[&p.column];
-            counts[i - 1][col] += p.count;
-            report.totals[col] += p.count;
-        }
+        let mut totals = vec![0u64; report.columns.len()];
+        self.each_count(
+            q,
+            (lo, hi),
+            pruned_before,
+            &coarse,
+            &mut |ms, place, kind, direction, count| {
+                // Bucket i holds [starts[i], starts[i + 1]).
+                let i = starts.partition_point(|&s| s <= ms);
+                if i == 0 || i >= starts.len() {
+                    return Ok(());
+                }
+                let c = self.column(place.to_string(), kind, direction)?;
+                let col = index[&c];
+                counts[i - 1][col] += count;
+                totals[col] += count;
+                Ok(())
+            },
+        )?;
+        drop(index);
+        drop(snapshot);
+        report.totals = totals;
         report.rows = bounds
             .windows(2)
             .zip(counts)
@@ -355,6 +308,86 @@ impl Store {
             })
             .collect();
         Ok(report)
+    }
+
+    /// One pass over the stored counts in `[lo, hi)`: events by minute where their details
+    /// are kept, hourly totals for pruned and coarse hours. Returns the suspect events and
+    /// the coarse hours seen.
+    fn each_count(
+        &self,
+        q: &ReportQuery,
+        (lo, hi): (i64, i64),
+        pruned_before: i64,
+        coarse: &HashSet<i64>,
+        visit: &mut Visit<'_>,
+    ) -> Result<(u64, usize), StoreError> {
+        let err = |e| StoreError::sqlite(&self.path, e);
+        let mut suspect_events = 0u64;
+        let mut coarse_in_range = HashSet::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT wall_ms - (wall_ms % 60000) AS m, place, kind, coalesce(direction, ''), \
+                 count(*), sum(clock_suspect) FROM events \
+                 WHERE wall_ms >= ?1 AND wall_ms < ?2 \
+                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
+                 GROUP BY m, place, kind, direction",
+            )
+            .map_err(err)?;
+        let mut rows = stmt
+            .query(rusqlite::params![
+                lo.max(pruned_before),
+                hi,
+                q.place,
+                q.label
+            ])
+            .map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let ms: i64 = r.get(0).map_err(err)?;
+            if coarse.contains(&super::hour_of(ms)) {
+                continue;
+            }
+            let (place, kind, direction): (String, String, String) = (
+                r.get(1).map_err(err)?,
+                r.get(2).map_err(err)?,
+                r.get(3).map_err(err)?,
+            );
+            let count: i64 = r.get(4).map_err(err)?;
+            suspect_events += r.get::<_, i64>(5).map_err(err)? as u64;
+            visit(ms, &place, &kind, &direction, count as u64)?;
+        }
+        drop(rows);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT hour_ms, place, kind, direction, sum(count) FROM hourly \
+                 WHERE hour_ms >= ?1 AND hour_ms < ?2 \
+                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
+                 GROUP BY hour_ms, place, kind, direction",
+            )
+            .map_err(err)?;
+        // An hour that starts before `lo` but overlaps it counts only if it starts inside.
+        let mut rows = stmt
+            .query(rusqlite::params![lo, hi, q.place, q.label])
+            .map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let hour: i64 = r.get(0).map_err(err)?;
+            let pruned = hour < pruned_before;
+            if !(pruned || coarse.contains(&hour)) {
+                continue;
+            }
+            if !pruned {
+                coarse_in_range.insert(hour);
+            }
+            let (place, kind, direction): (String, String, String) = (
+                r.get(1).map_err(err)?,
+                r.get(2).map_err(err)?,
+                r.get(3).map_err(err)?,
+            );
+            let count: i64 = r.get(4).map_err(err)?;
+            visit(hour, &place, &kind, &direction, count as u64)?;
+        }
+        Ok((suspect_events, coarse_in_range.len()))
     }
 
     fn column(&self, place: String, kind: &str, direction: &str) -> Result<Column, StoreError> {

@@ -10,8 +10,12 @@
 //! than the clock); an older timeline ages only by the running time recorded after it (the
 //! spans of the later timelines), never by the jump. So a clock years ahead prunes nothing
 //! that is not retention-old in running time, a clock corrected afterwards is a jump of its
-//! own, and future-dated events never drag the cut over new ones. Left: a jump in the middle
-//! of a run (after open) to a time after the build date.
+//! own, and future-dated events never drag the cut over new ones.
+//!
+//! In the middle of a run the writer compares each event's wall time with its own monotonic
+//! clock ([`ClockWatch`]): a wall clock that moved against it by more than
+//! [`CLOCK_BACK_TOLERANCE_MS`] either way (a jump forward by years, NTP stepping it back)
+//! starts a new timeline at that event, in the same transaction as the event, logged.
 
 use super::{hour_of, Store, StoreError};
 use rusqlite::OptionalExtension;
@@ -30,6 +34,34 @@ pub struct PruneStats {
 pub const CLOCK_BACK_TOLERANCE_MS: i64 = super::HOUR_MS;
 
 const CHUNK: i64 = 5000;
+
+/// Watches the wall clock against a monotonic one within a run: the writer feeds it each
+/// event's wall time with the monotonic time it received it at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClockWatch {
+    /// wall - monotonic (ms) of the current timeline.
+    offset: Option<i64>,
+}
+
+impl ClockWatch {
+    /// Whether the wall clock jumped before this event (by the amount returned, ms): it
+    /// disagrees with the monotonic clock by more than [`CLOCK_BACK_TOLERANCE_MS`] against
+    /// the events before it. The queue's delay (ms to seconds) stays far under the tolerance.
+    pub fn observe(&mut self, wall_ms: i64, mono_ms: i64) -> Option<i64> {
+        let offset = wall_ms.saturating_sub(mono_ms);
+        let Some(base) = self.offset else {
+            self.offset = Some(offset);
+            return None;
+        };
+        let jump = offset.saturating_sub(base);
+        if jump.unsigned_abs() > CLOCK_BACK_TOLERANCE_MS as u64 {
+            self.offset = Some(offset);
+            Some(jump)
+        } else {
+            None
+        }
+    }
+}
 
 /// Ids in (lo, hi], and the wall times of the first and last trusted events among them.
 type Timeline = (i64, i64, Option<(i64, i64)>);

@@ -13,7 +13,19 @@ pub type Tallies = BTreeMap<(i64, TotalKey), u64>;
 impl Store {
     /// Writes `events` of run `run_id` and adds them to the totals, in one transaction.
     pub fn write_events(&mut self, run_id: i64, events: &[Event]) -> Result<(), StoreError> {
-        self.write_batch(run_id, events, &Tallies::new())
+        self.write_batch(run_id, events, &Tallies::new(), &[])
+    }
+
+    /// [`Store::write_events`] where the wall clock jumped in the middle of the run before
+    /// the events at the indices `jumps` (an index of `events.len()`: after the last one;
+    /// [`super::ClockWatch`] finds them): each starts a new retention timeline there.
+    pub fn write_events_with_jumps(
+        &mut self,
+        run_id: i64,
+        events: &[Event],
+        jumps: &[usize],
+    ) -> Result<(), StoreError> {
+        self.write_batch(run_id, events, &Tallies::new(), jumps)
     }
 
     pub(crate) fn write_batch(
@@ -21,6 +33,7 @@ impl Store {
         run_id: i64,
         events: &[Event],
         tallies: &Tallies,
+        jumps: &[usize],
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, e);
@@ -39,7 +52,18 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .map_err(err)?;
-            for e in events {
+            let mut jump = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO meta (key, value) \
+                     SELECT 'clock_jump:' || coalesce(max(id), 0), coalesce(max(id), 0) \
+                     FROM events",
+                )
+                .map_err(err)?;
+            for (i, e) in events.iter().enumerate() {
+                // A timeline starts after the events inserted so far (retention.rs).
+                if jumps.contains(&i) {
+                    jump.execute([]).map_err(err)?;
+                }
                 insert
                     .execute(params![
                         run_id,
@@ -57,6 +81,9 @@ impl Store {
                         e.dwell_ms.map(|d| d as i64),
                     ])
                     .map_err(err)?;
+            }
+            if jumps.contains(&events.len()) {
+                jump.execute([]).map_err(err)?;
             }
             let mut hourly = tx
                 .prepare_cached(

@@ -4,7 +4,7 @@
 //! until the database takes it; nothing counted is lost while the process lives.
 
 use super::write::Tallies;
-use super::{hour_of, RunInfo, Store, StoreError};
+use super::{hour_of, ClockWatch, RunInfo, Store, StoreError};
 use crate::count::{Event, TotalKey};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -159,6 +159,11 @@ struct WriterLoop {
     tallied: u64,
     failing: Option<String>,
     max_pending: usize,
+    /// Mid-run wall clock jumps (retention.rs): indices into `pending` where a new timeline
+    /// starts, found against this thread's monotonic clock.
+    clock: ClockWatch,
+    started: Instant,
+    jumps: Vec<usize>,
 }
 
 impl WriterLoop {
@@ -181,6 +186,9 @@ impl WriterLoop {
             tallied: 0,
             failing: None,
             max_pending,
+            clock: ClockWatch::default(),
+            started: Instant::now(),
+            jumps: Vec::new(),
         }
     }
 
@@ -242,6 +250,21 @@ impl WriterLoop {
     }
 
     fn take(&mut self, e: Event) {
+        let mono = self.started.elapsed().as_millis() as i64;
+        if let Some(jump) = self.clock.observe(e.time.wall_ms, mono) {
+            log::warn!(
+                "store: {}: the wall clock jumped by {:+.1} h in the middle of the run; the \
+                 events from here on are on a new retention timeline (older events age by the \
+                 running time recorded, not by this jump)",
+                self.store.path().display(),
+                jump as f64 / 3_600_000.0
+            );
+            // Also when the details are dropped: the boundary then falls before the next
+            // event that is kept.
+            if self.jumps.last() != Some(&self.pending.len()) {
+                self.jumps.push(self.pending.len());
+            }
+        }
         if self.pending.len() < self.max_pending {
             self.pending.push(e);
         } else {
@@ -273,7 +296,8 @@ impl WriterLoop {
         }
         .and_then(|id| {
             self.run_id = Some(id);
-            self.store.write_batch(id, &self.pending, &self.tallies)
+            self.store
+                .write_batch(id, &self.pending, &self.tallies, &self.jumps)
         });
         match result {
             Ok(()) => {
@@ -285,6 +309,7 @@ impl WriterLoop {
                     );
                 }
                 self.pending.clear();
+                self.jumps.clear();
                 self.tallies.clear();
                 self.tallied = 0;
                 self.shared.committed.fetch_add(n, Ordering::AcqRel);

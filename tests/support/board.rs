@@ -68,11 +68,22 @@ impl Board {
         Board::start_args(config_text, cmd, &[])
     }
 
-    pub fn start_args(config_text: &str, mut cmd: Command, extra: &[&str]) -> Board {
+    pub fn start_args(config_text: &str, cmd: Command, extra: &[&str]) -> Board {
+        Board::start_prepared(config_text, cmd, extra, |_| {})
+    }
+
+    /// As [`Board::start_args`], with `prepare` given the database path first (to fill it).
+    pub fn start_prepared(
+        config_text: &str,
+        mut cmd: Command,
+        extra: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Board {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("edge.toml");
         std::fs::write(&cfg, config_text).unwrap();
         let db = dir.path().join("counts.db");
+        prepare(&db);
         let mut child = cmd
             .args(["run", "--config"])
             .arg(&cfg)

@@ -749,7 +749,24 @@ impl Worker {
     fn finish(&mut self) {
         self.totals_from_store();
         let deadline = Instant::now() + self.linger;
+        // A stop signal that comes during the wait ends it: the events not acknowledged are in
+        // the store (committed before this), and `systemctl stop` should not wait `linger` out.
+        // A stop that ended the frames does not: the wait is what that stop asked for.
+        let signalled_before = crate::shutdown::requested();
+        let mut cut = false;
+        if !self.settled() {
+            log::info!(
+                "mqtt: the run has ended; waiting up to {:.1} s for the broker (a stop signal \
+                 ends the wait)",
+                self.linger.as_secs_f64()
+            );
+        }
         while Instant::now() < deadline {
+            if !signalled_before && crate::shutdown::requested() {
+                log::warn!("mqtt: a stop signal ended the wait for the broker");
+                cut = true;
+                break;
+            }
             if self.connected {
                 self.pump(true);
                 if self.settled() {
@@ -772,7 +789,7 @@ impl Worker {
         self.stop.store(true, Ordering::Release);
         let _ = self.client.try_disconnect();
         // Wait for the disconnect to go out (or a pending connect attempt to give up).
-        let until = Instant::now() + Duration::from_secs(2);
+        let until = Instant::now() + Duration::from_secs(if cut { 0 } else { 2 });
         while Instant::now() < until {
             if self.done_rx.try_recv().is_ok() {
                 break;
