@@ -297,7 +297,7 @@ clippy: deps-apt deps-venv
 
 # Decode + NMS in the release profile; the SSD math needs no tract, so the build is quick.
 bench: deps-apt
-	cargo bench -p ssd-edge --no-default-features --bench decode_nms
+	cargo bench -p ssd-edge --no-default-features --bench decode_nms --bench jpeg_scan
 
 # ---- Speed against onnxruntime (docs/performance.md) -----------------------------------------
 # ssd-edge bench and onnxruntime on the same ONNX files, the same frame, at 1 and 2 threads (4

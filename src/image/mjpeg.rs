@@ -333,32 +333,6 @@ mod tests {
         assert!(r.is_ok(), "progressive.jpg: {r:?}");
     }
 
-    /// What the walk adds to a frame's decode: `cargo test -p ssd-edge --lib
-    /// scan_walk_cost -- --ignored --nocapture` (timing, so not in the default run).
-    #[test]
-    #[ignore = "timing"]
-    fn scan_walk_cost() {
-        use crate::image::jpeg_scan::{check_complete, Scan};
-        let j = jpeg(1280, 720, 3);
-        let mut out = Vec::new();
-        let n = 30;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            assert_eq!(check_complete(&j), Ok(Scan::Complete));
-        }
-        let walk = t.elapsed() / n;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            decode_rgb(&j, (1280, 720), (1280, 720), &mut out).unwrap();
-        }
-        let all = t.elapsed() / n;
-        eprintln!(
-            "1280x720 JPEG of {} bytes: walk {walk:?}, decode_rgb with the walk {all:?}",
-            j.len()
-        );
-        assert!(walk < all);
-    }
-
     #[test]
     fn a_header_declaring_more_pixels_than_the_data_is_refused() {
         let j = jpeg(300, 300, 2);
