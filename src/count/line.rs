@@ -176,7 +176,11 @@ mod tests {
         l.band_height = 0.1;
         assert_eq!(l.band_for(&boxed(0.0, 0.0)), 1.0);
         assert_eq!(l.band_for(&[0.0, 0.0, 10.0, 200.0]), 12.0);
-        assert_eq!(l.band_for(&[0.0, 5.0, 10.0, 5.0]), 12.0, "a flat box keeps the band");
+        assert_eq!(
+            l.band_for(&[0.0, 5.0, 10.0, 5.0]),
+            12.0,
+            "a flat box keeps the band"
+        );
         // the small box ends 5 px past the line: beyond its 1 px band, it crossed
         assert_eq!(run(&l, &[80.0, 95.0, 105.0], 100.0), vec![Direction::In]);
         l.band_height = f32::INFINITY;
