@@ -223,5 +223,8 @@ mod tests {
         assert_eq!(c.lost_buffer, 3);
         assert_eq!(c.assignment, Method::Greedy);
         assert_eq!(c.capacity, TrackerConfig::default().capacity);
+        assert_eq!(c.recovery_max_lost, None);
+        let c: TrackerConfig = toml::from_str("recovery_max_lost = 3").unwrap();
+        assert_eq!(c.recovery_max_lost, Some(3));
     }
 }
