@@ -251,6 +251,9 @@ def main() -> None:
     ap.add_argument("--band", type=float,
                     help="the line's hysteresis half-width, a fraction of the shorter side "
                          "(default: the counter's)")
+    ap.add_argument("--band-height", type=float,
+                    help="the cap on the band as a fraction of the box's height (default: the "
+                         "counter's; 100 keeps the band fixed)")
     ap.add_argument("--min-crossings", type=int, default=200,
                     help="fail unless the sequences hold at least this many true crossings")
     args = ap.parse_args()
@@ -281,6 +284,7 @@ def main() -> None:
             f"a = [{x / width}, 1.0]\nb = [{x / width}, 0.0]\n"
             "anchor = \"center\"\nextend = true\n"
             + (f"band = {args.band}\n" if args.band is not None else "")
+            + (f"band_height = {args.band_height}\n" if args.band_height is not None else "")
             + (args.tracker_config.read_text() if args.tracker_config else ""))
         gt = load_gt(seq)
         with open(seq / "crossings.csv") as f:

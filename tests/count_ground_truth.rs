@@ -27,6 +27,7 @@ fn spec(line_x: f32, width: f32) -> CountSpec {
             b: [x, 0.0],
             units: Units::Fraction,
             band: None,
+            band_height: None,
             anchor: Anchor::Center,
             extend: true,
             classes: None,

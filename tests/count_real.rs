@@ -3,10 +3,10 @@
 //! written by `make count-real-fixture`), at 10 fps and at 5 fps (every other frame), against
 //! the hand-made truth (tests/fixtures/real/vtest_crossings.json, docs/real-footage-truth.md).
 //!
-//! Ours is not within 10 % of the truth per direction on each line yet (docs/tracking.md, "Real
-//! footage (vtest.avi)"), so this test pins the measured counts that the docs and the README
-//! state: any change in the tracker or counter that moves them fails here, and the docs must
-//! move with it. Where a count is within 10 % of the truth it is also checked to be.
+//! Ours is within 10 % of the truth in one cell only (`top in` at 10 fps; docs/tracking.md,
+//! "Real footage (vtest.avi)"), so this test pins the measured counts that the docs and the
+//! README state: any change in the tracker or counter that moves them fails here, and the docs
+//! must move with it. Where a count is within 10 % of the truth it is also checked to stay so.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 
 /// (line, direction) -> (counted at 10 fps, counted at 5 fps), as docs/tracking.md states.
 const MEASURED: [(&str, &str, u64, u64); 4] = [
-    ("road", "in", 2, 2),
+    ("road", "in", 4, 3),
     ("road", "out", 7, 6),
-    ("top", "in", 3, 3),
+    ("top", "in", 4, 3),
     ("top", "out", 1, 3),
 ];
 

@@ -45,6 +45,7 @@ fn the_frame_side_allocates_nothing() {
             b: [0.5, 0.0],
             units: Units::Fraction,
             band: None,
+            band_height: None,
             anchor: Anchor::Center,
             extend: false,
             classes: None,

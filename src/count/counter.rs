@@ -332,6 +332,7 @@ mod tests {
                 b: [0.5, 0.0],
                 units: Units::Fraction,
                 band: None,
+                band_height: None,
                 anchor: Anchor::Center,
                 extend: false,
                 classes: Some(vec!["person".into()]),

@@ -17,6 +17,10 @@ pub struct LineGeom {
     pub b: Point,
     /// Half-width of the hysteresis band, pixels.
     pub band: f32,
+    /// Cap on the band as a fraction of the box's height: a box's anchor dithers in
+    /// proportion to the box (legs, the detector's fit), so a small person far from the camera
+    /// gets a narrower band than one near it. `f32::INFINITY` leaves the band fixed.
+    pub band_height: f32,
     pub anchor: Anchor,
     /// Count crossings anywhere on the infinite line, not only within A-B.
     pub extend: bool,
@@ -40,13 +44,25 @@ pub struct LineState {
 }
 
 impl LineGeom {
+    /// The band's half-width for this box, pixels: the line's, capped by `band_height` times
+    /// the box's height (a degenerate box falls back to the line's band).
+    pub fn band_for(&self, bbox: &[f32; 4]) -> f32 {
+        let h = bbox[3] - bbox[1];
+        if h.is_finite() && h > 0.0 {
+            self.band.min(self.band_height * h)
+        } else {
+            self.band
+        }
+    }
+
     /// Updates a track's state with its anchor this frame; returns the crossing, if any.
     pub fn update(&self, state: &mut LineState, bbox: &[f32; 4]) -> Option<Direction> {
         let p = self.anchor.of(bbox);
         let d = signed_distance(self.a, self.b, p);
-        let now = if d > self.band {
+        let band = self.band_for(bbox);
+        let now = if d > band {
             Side::Right
-        } else if d < -self.band {
+        } else if d < -band {
             Side::Left
         } else {
             // A track first seen inside the band (it appeared there, or its track began
@@ -71,7 +87,7 @@ impl LineGeom {
         }
         // The path from the last point beyond the band to this one must meet the segment.
         let len = ((self.b[0] - self.a[0]).powi(2) + (self.b[1] - self.a[1]).powi(2)).sqrt();
-        let slack = self.band / len;
+        let slack = band / len;
         match crossing_param(self.a, self.b, from, p) {
             Some(t) if (-slack..=1.0 + slack).contains(&t) => Some(direction),
             _ => None,
@@ -89,6 +105,7 @@ mod tests {
             a: [100.0, 200.0],
             b: [100.0, 0.0],
             band,
+            band_height: f32::INFINITY,
             anchor: Anchor::Center,
             extend: false,
         }
@@ -153,6 +170,30 @@ mod tests {
     }
 
     #[test]
+    fn the_band_shrinks_with_the_box_but_still_absorbs_its_dither() {
+        // band 12 px, capped at 0.1 box heights: a 10 px box gets 1 px, a 200 px box 12 px
+        let mut l = line(12.0);
+        l.band_height = 0.1;
+        assert_eq!(l.band_for(&boxed(0.0, 0.0)), 1.0);
+        assert_eq!(l.band_for(&[0.0, 0.0, 10.0, 200.0]), 12.0);
+        assert_eq!(
+            l.band_for(&[0.0, 5.0, 10.0, 5.0]),
+            12.0,
+            "a flat box keeps the band"
+        );
+        // the small box ends 5 px past the line: beyond its 1 px band, it crossed
+        assert_eq!(run(&l, &[80.0, 95.0, 105.0], 100.0), vec![Direction::In]);
+        l.band_height = f32::INFINITY;
+        assert!(run(&l, &[80.0, 95.0, 105.0], 100.0).is_empty());
+        // dither of +-0.8 px (within 0.1 box heights) is still not counted back and forth
+        l.band_height = 0.1;
+        let mut xs = vec![80.0];
+        xs.extend((0..40).map(|i| if i % 2 == 0 { 99.2 } else { 100.8 }));
+        xs.push(120.0);
+        assert_eq!(run(&l, &xs, 100.0), vec![Direction::In]);
+    }
+
+    #[test]
     fn only_crossings_within_the_segment_count_unless_extended() {
         let mut l = line(4.0);
         // the segment spans y in [0, 200]; y = 300 passes below its end
@@ -169,6 +210,7 @@ mod tests {
             a: [296.0, 300.0],
             b: [296.0, 0.0],
             band: 2.0,
+            band_height: f32::INFINITY,
             anchor: Anchor::Center,
             extend: false,
         };

@@ -20,6 +20,14 @@ pub enum Units {
 /// Default half-width of the hysteresis band: 2 % of the frame's shorter side.
 pub const DEFAULT_BAND: f32 = 0.02;
 
+/// Default cap on a line's band as a fraction of the box's height (`band_height`), chosen on
+/// the synthetic tuning sequences (seeds 201-208, `make eval-count`, docs/tracking.md), never on
+/// footage the counts are reported on.
+pub const DEFAULT_BAND_HEIGHT: f32 = 0.1;
+
+/// Largest `band_height`: at 100 box heights the cap never binds (the band stays fixed).
+pub const MAX_BAND_HEIGHT: f32 = 100.0;
+
 /// `[[line]]`: a directed segment A->B; `in` is crossing from its left to its right.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +39,9 @@ pub struct LineConfig {
     pub units: Units,
     /// Half-width of the hysteresis band, in `units` (a fraction of the shorter side).
     pub band: Option<f32>,
+    /// Cap on the band as a fraction of the box's height [default: `DEFAULT_BAND_HEIGHT`];
+    /// `MAX_BAND_HEIGHT` keeps the band fixed.
+    pub band_height: Option<f32>,
     #[serde(default)]
     pub anchor: Anchor,
     /// Count crossings of the infinite line through A and B, not only of the segment.
@@ -174,6 +185,14 @@ impl CountSpec {
                 ));
             }
             check_band(&key, l.band, l.units)?;
+            if let Some(k) = l.band_height {
+                if !(k.is_finite() && (0.0..=MAX_BAND_HEIGHT).contains(&k)) {
+                    return Err(err(
+                        format!("{key}.band_height"),
+                        format!("{k} is outside [0, {MAX_BAND_HEIGHT}] (box heights)"),
+                    ));
+                }
+            }
             check_length(&key, l.a, l.b, l.units)?;
         }
         for (i, z) in self.zones.iter().enumerate() {
@@ -254,6 +273,7 @@ impl CountSpec {
                     a: px(&key, "a", l.a, l.units)?,
                     b: px(&key, "b", l.b, l.units)?,
                     band: band(l.band, l.units),
+                    band_height: l.band_height.unwrap_or(DEFAULT_BAND_HEIGHT),
                     anchor: l.anchor,
                     extend: l.extend,
                 },
@@ -428,6 +448,7 @@ mod tests {
             b,
             units: Units::Fraction,
             band: None,
+            band_height: None,
             anchor: Anchor::default(),
             extend: false,
             classes: None,
@@ -627,6 +648,29 @@ mod tests {
         let (lines, _) = spec.resolve(640, 480, &labels()).unwrap();
         assert_eq!(lines[0].geom.a, [320.0, 480.0]);
         assert_eq!(lines[0].geom.band, DEFAULT_BAND * 480.0);
+        assert_eq!(lines[0].geom.band_height, DEFAULT_BAND_HEIGHT);
         assert_eq!(lines[0].counts_class, vec![false, true, true, true]);
+    }
+
+    #[test]
+    fn band_height_is_range_checked_and_resolved() {
+        for bad in [-0.1, f32::NAN, f32::INFINITY, MAX_BAND_HEIGHT + 1.0] {
+            let mut l = line([0.5, 1.0], [0.5, 0.0]);
+            l.band_height = Some(bad);
+            let e = spec_err(CountSpec {
+                lines: vec![l],
+                zones: vec![],
+            });
+            assert_eq!(e.key, "line[0] (door).band_height", "{bad}");
+            assert!(e.message.contains("outside [0, 100]"), "{e}");
+        }
+        let mut l = line([0.5, 1.0], [0.5, 0.0]);
+        l.band_height = Some(0.25);
+        let spec = CountSpec {
+            lines: vec![l],
+            zones: vec![],
+        };
+        let (lines, _) = spec.resolve(640, 480, &labels()).unwrap();
+        assert_eq!(lines[0].geom.band_height, 0.25);
     }
 }

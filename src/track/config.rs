@@ -32,6 +32,10 @@ pub struct TrackerConfig {
     /// than the prediction, so an object that stopped while unseen is found again where it
     /// was instead of starting a new track. 0 turns the pass off.
     pub recovery_match_threshold: f32,
+    /// Recovery only for tracks unseen at most this many frames (absent: up to `lost_buffer`):
+    /// the longer a track coasts, the likelier the box it is recovered onto is someone else,
+    /// or the same person already followed by a newer track.
+    pub recovery_max_lost: Option<u32>,
     /// Multiply IoU by the detection score before the first and tentative passes (ByteTrack's
     /// `fuse_score`, on except for MOT20).
     pub fuse_score: bool,
@@ -59,6 +63,7 @@ impl Default for TrackerConfig {
             second_match_threshold: 0.5,
             unconfirmed_match_threshold: 0.7,
             recovery_match_threshold: 0.7,
+            recovery_max_lost: None,
             fuse_score: true,
             min_hits: 2,
             lost_buffer: 30,
@@ -218,5 +223,8 @@ mod tests {
         assert_eq!(c.lost_buffer, 3);
         assert_eq!(c.assignment, Method::Greedy);
         assert_eq!(c.capacity, TrackerConfig::default().capacity);
+        assert_eq!(c.recovery_max_lost, None);
+        let c: TrackerConfig = toml::from_str("recovery_max_lost = 3").unwrap();
+        assert_eq!(c.recovery_max_lost, Some(3));
     }
 }

@@ -316,9 +316,10 @@ fn an_object_that_stops_while_unseen_keeps_its_id() {
         score: 0.9,
         bbox: [x, 50.0, x + 20.0, 110.0],
     };
-    let run = |recovery: f32| {
+    let run = |recovery: f32, max_lost: Option<u32>| {
         let cfg = TrackerConfig {
             recovery_match_threshold: recovery,
+            recovery_max_lost: max_lost,
             ..TrackerConfig::default()
         };
         let mut tr = Tracker::new(&cfg);
@@ -334,8 +335,11 @@ fn an_object_that_stops_while_unseen_keeps_its_id() {
         }
         ids.len()
     };
-    assert_eq!(run(0.7), 1);
-    assert_eq!(run(0.0), 2);
+    assert_eq!(run(0.7, None), 1);
+    assert_eq!(run(0.0, None), 2);
+    // Unseen in frames 30-37: at frame 38 it has been lost 9 frames.
+    assert_eq!(run(0.7, Some(9)), 1);
+    assert_eq!(run(0.7, Some(8)), 2);
 }
 
 #[test]

@@ -336,10 +336,11 @@ impl Tracker {
     /// by IoU with the box last observed. A match restarts the filter at the detection with
     /// the mean velocity since that observation, since the old velocity is what lost it.
     fn recover(&mut self, high: f32) {
+        let max_lost = self.cfg.recovery_max_lost.unwrap_or(u32::MAX);
         self.rows.clear();
         self.rows.extend((0..self.tracks.len()).filter(|&i| {
             let t = &self.tracks[i];
-            !t.dead && t.state == State::Lost && !t.matched
+            !t.dead && t.state == State::Lost && !t.matched && t.lost_frames <= max_lost
         }));
         self.cols.clear();
         self.cols.extend(

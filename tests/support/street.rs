@@ -11,6 +11,7 @@ pub fn street_spec() -> CountSpec {
             b: [0.5, 0.0],
             units: Units::Fraction,
             band: None,
+            band_height: None,
             anchor: Anchor::Center,
             extend: true,
             classes: None,
