@@ -170,10 +170,13 @@ pub(super) fn spawn(
 
 /// rustls with the ring provider, trusting the certificates of `ca` (PEM).
 fn tls_config(ca: &std::path::Path) -> Result<rumqttc::TlsConfiguration, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
     let pem = crate::limits::read_bounded(ca, crate::limits::MAX_TEXT_FILE_BYTES)
         .map_err(|e| crate::limits::io_problem(&e))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    // rustls' own PEM parser (rustls-pki-types), not the unmaintained rustls-pemfile
+    // (RUSTSEC-2025-0134); sections other than certificates are skipped, as before.
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
         roots.add(cert).map_err(|e| e.to_string())?;
     }
