@@ -21,7 +21,7 @@ RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-
 PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client \
                 pillow ai-edge-litert==2.3.0
 
-.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node build run test test-edge test-train fmt clippy bench \
+.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node build run test test-edge test-train fmt clippy lint bench \
         status-page tfjs-reference
 
 setup: deps-apt deps-rust deps-venv
@@ -263,6 +263,7 @@ test-phases:
 	@$(PHASE) setup:rest -- $(SUBMAKE) setup
 	@$(PHASE) test:workflow -- $(SUBMAKE) test-workflow
 	@$(PHASE) build:host-tests -- $(HOST_TEST) --no-run
+	@$(PHASE) lint -- $(SUBMAKE) lint
 	@$(PHASE) test:host-unit -- $(HOST_TEST) --lib --bins
 	@$(PHASE) test:host-doc -- $(HOST_TEST) --doc
 	@$(PHASE) test:ssd-edge -- scripts/test_targets.sh ssd-edge $(HOST_TEST)
@@ -293,6 +294,14 @@ fmt:
 	cargo fmt --all
 
 clippy: deps-apt deps-venv
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# `make test`'s lint phase: formatting, then clippy with the lints of Cargo.toml's
+# [workspace.lints] (SAFETY comments on unsafe code) as errors. It runs right after
+# build:host-tests, in the same target directory and environment: build scripts and proc
+# macros are reused, and clippy's check units of the dependencies are built once and kept.
+lint:
+	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Decode + NMS in the release profile; the SSD math needs no tract, so the build is quick.

@@ -363,7 +363,11 @@ fn missing_default_model_tells_how_to_get_one() {
     // `detect` defaults to the real COCO model.
     assert_fails_with(
         &o,
-        &["models/coco-ssdlite-mnv2.onnx", "make model-coco", "--model"],
+        &[
+            "models/coco-ssdlite-mnv2.onnx",
+            "make model-coco",
+            "--model",
+        ],
     );
 
     // With a default model in place (relative to the current directory) it is used.

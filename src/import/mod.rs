@@ -76,7 +76,13 @@ pub(crate) fn slot_labels(given: Option<&[String]>, slots: usize) -> Result<Vec<
             l.len()
         )),
         None => Ok((0..slots)
-            .map(|k| if k == 0 { "background".into() } else { format!("class_{k}") })
+            .map(|k| {
+                if k == 0 {
+                    "background".into()
+                } else {
+                    format!("class_{k}")
+                }
+            })
             .collect()),
     }
 }

@@ -26,9 +26,7 @@ use crate::image::preprocess::{ChannelOrder, InputSpec, Resize};
 use crate::limits::read_bounded;
 use crate::model::meta::{ModelMeta, Provenance, SCHEMA_VERSION};
 use crate::model::onnx_builder::{ConvParams, Dim, GraphBuilder, ModelBuilder};
-use crate::ssd::{
-    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, Priors, Variances,
-};
+use crate::ssd::{AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, Priors, Variances};
 
 /// Largest `model.json` read (coco-ssd's is 0.5 MB).
 const MAX_MODEL_JSON: u64 = 64 << 20;
@@ -251,24 +249,25 @@ fn decode_weights(manifest: &Value, shards: &[Vec<u8>]) -> Result<HashMap<String
             let dtype = w.get("dtype").and_then(Value::as_str).unwrap_or("");
             let quant = w.get("quantization");
             let qtype = quant.and_then(|q| q.get("dtype")).and_then(Value::as_str);
-            let width =
-                match (qtype, dtype) {
-                    (Some("uint8"), _) | (None, "bool") => 1,
-                    (Some("uint16") | Some("float16"), _) => 2,
-                    (None, "float32" | "int32") => 4,
-                    (Some(q), _) => return Err(node_err(
+            let width = match (qtype, dtype) {
+                (Some("uint8"), _) | (None, "bool") => 1,
+                (Some("uint16") | Some("float16"), _) => 2,
+                (None, "float32" | "int32") => 4,
+                (Some(q), _) => {
+                    return Err(node_err(
                         name,
                         format!(
                             "weight quantization `{q}` is not supported (uint8, uint16, float16)"
                         ),
-                    )),
-                    (None, d) => {
-                        return Err(node_err(
-                            name,
-                            format!("weight dtype `{d}` is not supported (float32, int32, bool)"),
-                        ))
-                    }
-                };
+                    ))
+                }
+                (None, d) => {
+                    return Err(node_err(
+                        name,
+                        format!("weight dtype `{d}` is not supported (float32, int32, bool)"),
+                    ))
+                }
+            };
             let len = n * width;
             let raw = bytes.get(at..at + len).ok_or_else(|| {
                 node_err(

@@ -11,8 +11,7 @@ use crate::image::preprocess::{ChannelOrder, InputSpec, Resize};
 use crate::model::meta::{ModelMeta, Provenance, SCHEMA_VERSION};
 use crate::model::onnx_builder::tensor_f32;
 use crate::ssd::{
-    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, Priors, SsdAnchors,
-    Variances,
+    AnchorCoords, AnchorTensor, BoxDecode, CodeOrder, ConfKind, Priors, SsdAnchors, Variances,
 };
 
 /// The anchor initializer's name when the model carried its anchors.
