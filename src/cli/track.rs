@@ -176,9 +176,7 @@ impl Counting {
         }
         let counter = Counter::new(spec, &labels, capacity)
             .map_err(|e| anyhow::anyhow!("{}: {}: {}", config.display(), e.key, e.message))?;
-        let start_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let start_ms = ssd_edge::wall_clock::unix_ms();
         Ok(Counting {
             counter,
             labels,

@@ -128,9 +128,7 @@ pub(super) fn spawn(
         addr: format!("{}:{}", cfg.host, cfg.port()),
         outbox_cap: cfg.outbox,
         linger: Duration::from_secs_f64(cfg.linger),
-        run: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        run: crate::wall_clock::unix_ms(),
         totals: keys.totals.into_iter().collect(),
         occupancy: keys.occupancy.into_iter().map(|k| (k, 0)).collect(),
         dirty_totals: BTreeSet::new(),
