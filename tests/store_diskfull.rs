@@ -4,6 +4,9 @@
 //! skips them.
 #![cfg(feature = "store")]
 
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
+
 mod store_support;
 
 use ssd_edge::count::Direction;
@@ -11,52 +14,10 @@ use ssd_edge::sink::store::StoreSink;
 use ssd_edge::sink::Sink;
 use ssd_edge::store::{RunInfo, Store, StoreConfig, StoreStatus};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use store_support::*;
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(Tmpfs(dir));
-        }
-        let _ = std::fs::remove_dir(&dir);
-        // Not root: a failure unless the run says it knowingly skips these checks (as
-        // SSD_EDGE_SKIP_REAL does for the real-model tests), so a pass always means tested.
-        assert!(
-            std::env::var("SSD_EDGE_SKIP_MOUNT").as_deref() == Ok("1"),
-            "cannot mount a tmpfs (needs root): run as root, or set SSD_EDGE_SKIP_MOUNT=1 to \
-             skip the full-disk checks knowingly"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs and SSD_EDGE_SKIP_MOUNT=1");
-        None
-    }
-
-    fn remount(&self, opt: &str) {
-        let s = Command::new("mount")
-            .args(["-o", &format!("remount,{opt}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(s.success(), "remount {opt}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
+use tmpfs::Tmpfs;
 
 /// Fills the file system with one file until it refuses more.
 fn fill(path: &Path) {
