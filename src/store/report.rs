@@ -9,7 +9,8 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use std::collections::{BTreeMap, HashSet};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The names are clap's (`report --by`); the HTTP API's `?by=` parses the same names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bucket {
     Minute,
     Hour,
@@ -19,12 +20,8 @@ pub enum Bucket {
 impl std::str::FromStr for Bucket {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "minute" => Ok(Bucket::Minute),
-            "hour" => Ok(Bucket::Hour),
-            "day" => Ok(Bucket::Day),
-            _ => Err(format!("unknown bucket {s:?} (minute, hour or day)")),
-        }
+        <Bucket as clap::ValueEnum>::from_str(s, false)
+            .map_err(|_| format!("unknown bucket {s:?} (minute, hour or day)"))
     }
 }
 
