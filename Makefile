@@ -200,7 +200,6 @@ TRAIN         := $(CARGO_TARGET_DIR)/debug/ssd-train
 # One torch thread: two threads collapse ~10x when anything else shares the CPU (measured), and
 # the thread count is part of what makes a run bit-reproducible.
 TRAIN_COMMON  := --arch $(MODEL_ARCH) --batch 16 --val-synth 150 --threads 1 --workers 1 --quiet
-DEPTHWISE     := Conv_2,Conv_6,Conv_10,Conv_14,Conv_18,Conv_22,Conv_26,Conv_30,Conv_34,Conv_38,Conv_42,Conv_46,Conv_50
 .PHONY: model model-float model-int8 train-tool
 model: model-float model-int8
 
@@ -224,7 +223,7 @@ model-int8: train-tool
 	$(TRAIN) synth --out $(MODEL_DIR)/calib --count 200 --seed 7 --split 1,0
 	$(TRAIN) synth --out $(MODEL_DIR)/heldout --count 500 --seed 99 --split 0,0
 	$(TRAIN) quantize --model models/default-float.onnx --calib $(MODEL_DIR)/calib/JPEGImages \
-	  --float-layers $(DEPTHWISE) --weight-scale tensor --out models/default.onnx
+	  --float-depthwise --weight-scale tensor --out models/default.onnx
 	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
 	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 
