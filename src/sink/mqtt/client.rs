@@ -801,3 +801,44 @@ impl Worker {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tls_config;
+
+    fn ca_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    /// What the PEM parser (rustls-pki-types) makes of files that hold no usable CA: each an
+    /// error with a reason, never a panic or an empty trust store.
+    #[test]
+    fn ca_files_without_a_certificate_are_errors() {
+        let err = |text: &str| {
+            let (_dir, path) = ca_file(text);
+            match tls_config(&path) {
+                Ok(_) => panic!("accepted {text:?}"),
+                Err(e) => e,
+            }
+        };
+        assert_eq!(err("not a certificate\n"), "no certificate in the file");
+        // A private key alone: other sections are skipped.
+        assert_eq!(
+            err("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            "no certificate in the file"
+        );
+        let cut = err("-----BEGIN CERTIFICATE-----\nAAAA\n");
+        assert!(cut.starts_with("not a PEM certificate file: "), "{cut}");
+        // Well-formed PEM around bytes that are no X.509 certificate.
+        let junk = err("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n");
+        // (rejected by the trust store: the section itself was read).
+        assert!(
+            !junk.is_empty() && !junk.starts_with("no certificate"),
+            "{junk}"
+        );
+        assert!(!junk.starts_with("not a PEM"), "{junk}");
+    }
+}
