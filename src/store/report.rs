@@ -168,6 +168,26 @@ pub fn parse_date_bound(s: &str, tz: &TimeZone, upper: bool) -> Result<Timestamp
     }
 }
 
+/// One grouped row of the events or the hourly table.
+struct Group {
+    ms: i64,
+    place: String,
+    kind: String,
+    direction: String,
+    count: i64,
+    suspect: i64,
+}
+
+impl Group {
+    fn point(self, store: &Store) -> Result<Point, StoreError> {
+        Ok(Point {
+            ms: self.ms,
+            column: store.column(self.place, &self.kind, &self.direction)?,
+            count: self.count as u64,
+        })
+    }
+}
+
 struct Point {
     ms: i64,
     column: Column,
@@ -206,80 +226,43 @@ impl Store {
         let mut suspect_events = 0u64;
         let mut coarse_in_range = HashSet::new();
 
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT wall_ms - (wall_ms % 60000) AS m, place, kind, coalesce(direction, ''), \
-                 count(*), sum(clock_suspect) FROM events \
-                 WHERE wall_ms >= ?1 AND wall_ms < ?2 \
-                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
-                 GROUP BY m, place, kind, direction",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params![lo.max(pruned_before), hi, q.place, q.label],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                },
-            )
-            .map_err(err)?;
-        for row in rows {
-            let (ms, place, kind, direction, count, suspect) = row.map_err(err)?;
-            if coarse.contains(&super::hour_of(ms)) {
-                continue;
-            }
-            suspect_events += suspect as u64;
-            points.push(Point {
-                ms,
-                column: self.column(place, &kind, &direction)?,
-                count: count as u64,
-            });
-        }
-
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT hour_ms, place, kind, direction, sum(count) FROM hourly \
-                 WHERE hour_ms >= ?1 AND hour_ms < ?2 \
-                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
-                 GROUP BY hour_ms, place, kind, direction",
-            )
-            .map_err(err)?;
+        // Minutes from the events table (not the hours coarsened or pruned), then the hours
+        // that only the hourly table still has.
+        self.for_each_group(
+            "SELECT wall_ms - (wall_ms % 60000) AS m, place, kind, coalesce(direction, ''), \
+             count(*), sum(clock_suspect) FROM events \
+             WHERE wall_ms >= ?1 AND wall_ms < ?2 \
+             AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
+             GROUP BY m, place, kind, direction",
+            rusqlite::params![lo.max(pruned_before), hi, q.place, q.label],
+            |g| {
+                if coarse.contains(&super::hour_of(g.ms)) {
+                    return Ok(());
+                }
+                suspect_events += g.suspect as u64;
+                points.push(g.point(self)?);
+                Ok(())
+            },
+        )?;
         // An hour that starts before `lo` but overlaps it counts only if it starts inside.
-        let rows = stmt
-            .query_map(rusqlite::params![lo, hi, q.place, q.label], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .map_err(err)?;
-        for row in rows {
-            let (hour, place, kind, direction, count) = row.map_err(err)?;
-            let pruned = hour < pruned_before;
-            if !(pruned || coarse.contains(&hour)) {
-                continue;
-            }
-            if !pruned {
-                coarse_in_range.insert(hour);
-            }
-            points.push(Point {
-                ms: hour,
-                column: self.column(place, &kind, &direction)?,
-                count: count as u64,
-            });
-        }
+        self.for_each_group(
+            "SELECT hour_ms, place, kind, direction, sum(count), 0 FROM hourly \
+             WHERE hour_ms >= ?1 AND hour_ms < ?2 \
+             AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
+             GROUP BY hour_ms, place, kind, direction",
+            rusqlite::params![lo, hi, q.place, q.label],
+            |g| {
+                let pruned = g.ms < pruned_before;
+                if !(pruned || coarse.contains(&g.ms)) {
+                    return Ok(());
+                }
+                if !pruned {
+                    coarse_in_range.insert(g.ms);
+                }
+                points.push(g.point(self)?);
+                Ok(())
+            },
+        )?;
 
         let tz_name = q.tz.iana_name().unwrap_or("local").to_string();
         let mut columns: Vec<Column> = points.iter().map(|p| p.column.clone()).collect();
@@ -352,6 +335,34 @@ impl Store {
             })
             .collect();
         Ok(report)
+    }
+
+    /// Runs `sql` (columns: bucket ms, place, kind, direction, count, clock-suspect count)
+    /// and hands each row to `f`.
+    fn for_each_group(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut f: impl FnMut(Group) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let err = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok(Group {
+                    ms: r.get(0)?,
+                    place: r.get(1)?,
+                    kind: r.get(2)?,
+                    direction: r.get(3)?,
+                    count: r.get(4)?,
+                    suspect: r.get(5)?,
+                })
+            })
+            .map_err(err)?;
+        for row in rows {
+            f(row.map_err(err)?)?;
+        }
+        Ok(())
     }
 
     fn column(&self, place: String, kind: &str, direction: &str) -> Result<Column, StoreError> {
