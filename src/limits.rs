@@ -234,6 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("fifo");
         let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let writer = {
             let p = p.clone();

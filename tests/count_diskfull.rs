@@ -2,8 +2,12 @@
 //! synthetic street, counting into SQLite on a small tmpfs): the run goes on counting, says so
 //! loudly once, and once space returns everything counted is written, so the database's
 //! totals equal the totals of the run's summary. A database on a read-only file system at
-//! start is a clear error. Needs root for `mount`; without it each test says so and passes.
+//! start is a clear error. Needs root for `mount`; without it each test fails, unless
+//! SSD_EDGE_SKIP_MOUNT=1 says the run knowingly skips them.
 #![cfg(feature = "store")]
+
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
 
 use ssd_edge::store::Store;
 use std::collections::BTreeMap;
@@ -12,41 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
+use tmpfs::Tmpfs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ssd-edge");
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = std::fs::remove_dir(&dir);
-        }
-        ok.then_some(Tmpfs(dir))
-    }
-
-    fn remount(&self, opt: &str) {
-        let s = Command::new("mount")
-            .args(["-o", &format!("remount,{opt}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(s.success(), "remount {opt}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 /// The board's config: synthetic street, float model, the store in `db`.
 fn config(dir: &Path, db: &Path) -> PathBuf {
@@ -245,7 +217,6 @@ fn committed_events(db: &Path) -> u64 {
 #[test]
 fn a_run_counts_through_a_full_disk_and_writes_everything_when_space_returns() {
     let Some(fs) = Tmpfs::mount("8m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -301,7 +272,6 @@ fn a_run_counts_through_a_full_disk_and_writes_everything_when_space_returns() {
 #[test]
 fn a_read_only_database_at_start_is_a_clear_error() {
     let Some(fs) = Tmpfs::mount("8m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
         return;
     };
     let work = tempfile::tempdir().unwrap();

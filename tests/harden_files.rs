@@ -48,6 +48,7 @@ struct EndlessFifo {
 impl EndlessFifo {
     fn new(path: PathBuf, byte: u8) -> Self {
         let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let p = path.clone();
         let writer = std::thread::spawn(move || {

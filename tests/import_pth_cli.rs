@@ -7,7 +7,7 @@
 //! (truncated, not a `torch.save` file, another family's) are clear errors with a non-zero
 //! exit and no model written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -47,17 +47,8 @@ struct RefDet {
     bbox: [f32; 4],
 }
 
-/// The venv's Python (`make setup` creates it with torch and torchvision).
-fn venv_python() -> PathBuf {
-    let venv = std::env::var("SSD_EDGE_VENV")
-        .or_else(|_| std::env::var("VIRTUAL_ENV"))
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or("/root".into()))
-                .join(".cache/ssd-edge/venv")
-        });
-    venv.join("bin/python")
-}
+// The venv's Python (with torch and torchvision).
+include!("support/venv.rs");
 
 /// The reference folder (weights.pth, img_0.png, reference.json), made once per test run.
 fn reference() -> &'static (tempfile::TempDir, Reference) {

@@ -139,6 +139,7 @@ fn kill_9_leaves_the_last_will_offline_retained() {
     wait_for("online", Duration::from_secs(20), || {
         sub.has(|m| m.topic == topic && m.payload == "online")
     });
+    // SAFETY: kill(2) on our own child's pid (not yet waited for).
     unsafe { libc::kill(run.child.id() as i32, libc::SIGKILL) };
     run.child.wait().unwrap();
     wait_for("the last will", Duration::from_secs(15), || {

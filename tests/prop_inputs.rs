@@ -162,12 +162,23 @@ proptest! {
         }
     }
 
-    /// Arbitrary bytes as a still image or an MJPEG frame: an error, never a panic.
+    /// Arbitrary bytes as a still image or an MJPEG frame, bare or behind a real format's
+    /// magic (so each decoder's parser runs, not only the format guess): an error, never a
+    /// panic nor a picture. (Random bytes that happen to form a valid image are far less
+    /// likely than 2^-32 for these headers and lengths.)
     #[test]
-    fn garbage_images_are_errors(data in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = still::decode_rgb(&data);
+    fn garbage_images_are_errors(
+        magic in prop::sample::select(vec![
+            &b""[..], b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"P6\n",
+        ]),
+        tail in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let data = [magic, &tail[..]].concat();
+        let still = still::decode_rgb(&data);
+        prop_assert!(still.is_err(), "{} bytes decoded as a still image", data.len());
         let mut out = Vec::new();
-        let _ = mjpeg::decode_rgb(&data, (0, 0), (64, 64), &mut out);
+        let frame = mjpeg::decode_rgb(&data, (0, 0), (64, 64), &mut out);
+        prop_assert!(frame.is_err(), "{} bytes decoded as an MJPEG frame: {frame:?}", data.len());
     }
 
     /// A score threshold parses only as a finite number in [0, 1], from any string.

@@ -186,7 +186,13 @@ fn bad_input_is_a_clear_error() {
         &report(&["--from", "2026-02-30"], dir.path()),
         &["--from", "2026-02-30"],
     );
-    fails_with(&report(&["--by", "week"], dir.path()), &["--by", "week"]);
+    // A clap value enum: a usage error (status 2) naming the flag, the value and the choices.
+    let o = report(&["--by", "week"], dir.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for n in ["--by", "week", "minute", "hour", "day"] {
+        assert!(err.contains(n), "{n:?} not in: {err}");
+    }
     fails_with(
         &report(&["--from", "2026-10-26", "--to", "2026-10-24"], dir.path()),
         &["--from is not before --to"],

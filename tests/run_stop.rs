@@ -1,6 +1,10 @@
 //! Stopping `ssd-edge run` with SIGTERM (`systemctl stop`) or SIGINT (Ctrl-C): the run ends
 //! after the current frame with every line complete and the summary written, exit status 0,
 //! also while it waits on a stalled camera or between reconnect attempts.
+//!
+//! The assertions are on what happened (lines, summary, log), not on wall time, which a busy
+//! 2-core runner does not bound: waits the run must cut short last far longer than the
+//! generous hang guard, so exiting at all shows that the stop interrupted them.
 
 #[path = "support/camera_fake.rs"]
 mod camera;
@@ -12,41 +16,59 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Starts `cmd`, waits for `frames` frame lines (or `settle` when `frames` is 0), sends
-/// `signal`, and returns (exit status, every stdout line, stderr, time from signal to exit).
+/// Far longer than any of these runs takes to stop, even on a loaded runner: only a hang hits it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Starts `cmd`, waits for `frames` frame lines and, when `ready` is given, for a stderr line
+/// it accepts, sends `signal`, and returns (exit status, every
+/// stdout line, stderr, the stderr lines read before the signal).
 fn stop_after(
     mut cmd: Command,
     frames: usize,
-    settle: Duration,
+    ready: Option<&dyn Fn(&str) -> bool>,
     signal: libc::c_int,
 ) -> (
     std::process::ExitStatus,
     Vec<serde_json::Value>,
     String,
-    Duration,
+    usize,
 ) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ssd-edge");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let _ = tx.send(line.expect("stdout is UTF-8"));
-        }
-    });
+    let lines_of = |pipe: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let _ = tx.send(line.expect("output is UTF-8"));
+            }
+        });
+        (rx, reader)
+    };
+    let (out_rx, out_reader) = lines_of(Box::new(child.stdout.take().unwrap()));
+    let (err_rx, err_reader) = lines_of(Box::new(child.stderr.take().unwrap()));
     let mut lines = vec![];
-    if frames == 0 {
-        std::thread::sleep(settle);
-    }
     while lines.len() < frames {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("no frame line within 20 s");
+        let line = out_rx
+            .recv_timeout(HANG_GUARD)
+            .expect("no frame line within the hang guard");
         lines.push(line);
     }
+    let mut err_lines = vec![];
+    if let Some(ready) = ready {
+        loop {
+            let line = err_rx
+                .recv_timeout(HANG_GUARD)
+                .unwrap_or_else(|_| panic!("the awaited log line never came: {err_lines:#?}"));
+            err_lines.push(line);
+            if ready(err_lines.last().unwrap()) {
+                break;
+            }
+        }
+    }
+    let before_signal = err_lines.len();
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let signalled = Instant::now();
@@ -54,22 +76,36 @@ fn stop_after(
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        if signalled.elapsed() > Duration::from_secs(15) {
+        if signalled.elapsed() > HANG_GUARD {
             let _ = child.kill();
-            panic!("ssd-edge did not stop within 15 s of the signal");
+            panic!("ssd-edge did not stop within {HANG_GUARD:?} of the signal");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let took = signalled.elapsed();
-    reader.join().unwrap();
-    lines.extend(rx.try_iter());
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    out_reader.join().unwrap();
+    err_reader.join().unwrap();
+    lines.extend(out_rx.try_iter());
+    err_lines.extend(err_rx.try_iter());
     let json = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn line {l:?}: {e}")))
         .collect();
-    (status, json, err, took)
+    (status, json, err_lines.join("\n"), before_signal)
+}
+
+/// The number of the last "reconnect attempt N failed" line in `err`, 0 if none.
+fn last_attempt(err: &str) -> u32 {
+    err.lines()
+        .filter_map(|l| {
+            l.split("reconnect attempt ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .next_back()
+        .unwrap_or(0)
 }
 
 fn summary(lines: &[serde_json::Value]) -> &serde_json::Value {
@@ -92,7 +128,7 @@ fn sigterm_and_sigint_end_a_synthetic_run_with_its_summary() {
             "--model",
             model.to_str().unwrap(),
         ]);
-        let (status, lines, err, took) = stop_after(cmd, 3, Duration::ZERO, signal);
+        let (status, lines, err, _) = stop_after(cmd, 3, None, signal);
         assert!(status.success(), "signal {signal}: {status:?}\n{err}");
         let s = summary(&lines);
         assert_eq!(s["stopped"], true, "{s}");
@@ -104,7 +140,8 @@ fn sigterm_and_sigint_end_a_synthetic_run_with_its_summary() {
             assert_eq!(l["frame"], i as u64);
         }
         assert!(err.contains("stop requested"), "{err}");
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        // Stopped by the signal, not by running out of frames.
+        assert!(frames < 1_000_000, "{s}");
     }
 }
 
@@ -122,7 +159,8 @@ fn a_run_waiting_on_a_stalled_camera_stops_promptly() {
         "--timeout",
         "0.5",
     ]);
-    let (status, lines, err, took) = stop_after(cmd, 2, Duration::ZERO, libc::SIGTERM);
+    // The camera stalls for 600 s, ten times the hang guard: a run that waited it out fails.
+    let (status, lines, err, _) = stop_after(cmd, 2, None, libc::SIGTERM);
     assert!(status.success(), "{status:?}\n{err}");
     let s = summary(&lines);
     assert_eq!(
@@ -130,7 +168,7 @@ fn a_run_waiting_on_a_stalled_camera_stops_promptly() {
         (Some(true), Some(2)),
         "{s}"
     );
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(err.contains("stop requested"), "{err}");
 }
 
 #[test]
@@ -139,12 +177,21 @@ fn a_run_waiting_to_reconnect_stops_promptly() {
     let model = tiny_model(cam.dir.path());
     let (src, model) = (cam.source(), model.display().to_string());
     let cmd = cam.command(&["run", "--source", &src, "--model", &model]);
-    // Let the back-off grow past a second before stopping.
-    let (status, lines, err, took) = stop_after(cmd, 0, Duration::from_secs(3), libc::SIGTERM);
+    // Stop once the back-off has grown past a second (the device stays gone for 600 s).
+    let grown = |l: &str| {
+        l.split("; next in ")
+            .nth(1)
+            .and_then(|t| t.trim_end_matches(" ms").parse::<u64>().ok())
+            .is_some_and(|ms| ms >= 1000)
+    };
+    let (status, lines, err, before) = stop_after(cmd, 0, Some(&grown), libc::SIGTERM);
     assert!(status.success(), "{status:?}\n{err}");
-    assert!(err.contains("reconnect attempt"), "{err}");
+    let seen = last_attempt(&err.lines().take(before).collect::<Vec<_>>().join("\n"));
+    assert!(seen >= 1, "{err}");
+    // The stop ends the back-off: no attempt after the one in flight when the signal came.
+    assert!(last_attempt(&err) <= seen + 1, "{err}");
+    assert!(err.contains("stop requested"), "{err}");
     let s = summary(&lines);
     assert_eq!(s["stopped"], true, "{s}");
     assert_eq!(s["frames"], 2, "{s}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
 }

@@ -21,8 +21,8 @@ pub struct Args {
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
     /// Bucket size.
-    #[arg(long, value_name = "minute|hour|day", default_value = "hour")]
-    pub by: String,
+    #[arg(long, value_enum, default_value_t = Bucket::Hour)]
+    pub by: Bucket,
     /// IANA time zone, e.g. Europe/Berlin [default: the system's, else UTC].
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
@@ -41,10 +41,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let by: Bucket = args
-        .by
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--by: {e}"))?;
+    let by = args.by;
     let tz = match &args.tz {
         Some(name) => TimeZone::get(name).with_context(|| format!("--tz {name:?}"))?,
         None => TimeZone::try_system().unwrap_or_else(|e| {

@@ -17,8 +17,8 @@ pub struct SourceArgs {
     /// Frame rate to ask the camera for.
     #[arg(long)]
     pub fps: Option<u32>,
-    /// Preferred camera pixel format: mjpg, yuyv, rgb24, bgr24, grey, nv12.
-    #[arg(long, value_parser = source::parse_format)]
+    /// Preferred camera pixel format.
+    #[arg(long, value_enum, ignore_case = true)]
     pub format: Option<PixelFormat>,
     /// RTSP transport: tcp or udp [default: tcp; a URL's ?transport= wins].
     #[arg(long, value_parser = clap::value_parser!(Transport))]

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use ssd_edge::config::EdgeConfig;
 use ssd_edge::count::{CountSpec, Counter, Event, EventTime};
 use ssd_edge::pipeline::totals_json;
-use ssd_edge::track::jsonl::{write_tracks, DetectionFrame, DetectionReader};
+use ssd_edge::sink::json::TracksJson;
+use ssd_edge::track::jsonl::{DetectionFrame, DetectionReader};
 use ssd_edge::track::{Tracker, TrackerConfig, TrackerOutput};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -175,9 +176,7 @@ impl Counting {
         }
         let counter = Counter::new(spec, &labels, capacity)
             .map_err(|e| anyhow::anyhow!("{}: {}: {}", config.display(), e.key, e.message))?;
-        let start_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let start_ms = ssd_edge::wall_clock::unix_ms();
         Ok(Counting {
             counter,
             labels,
@@ -241,5 +240,82 @@ impl Counting {
         self.counter
             .update(size, tracks.tracks, tracks.removed, frame.frame, time)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.message))
+    }
+}
+
+/// One output line: `{"frame":F,"tracks":[..]}` with the tracks in `sink::json`'s shape (the
+/// one `run --track` prints), plus `"removed":[ids]` when tracks were dropped this frame, and
+/// `"events":[..]` (the counting stage's, as `ssd-edge run` prints them) when counting.
+#[derive(serde::Serialize)]
+struct TrackLine<'a> {
+    frame: u64,
+    tracks: TracksJson<'a>,
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    removed: &'a [u32],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<&'a [Event]>,
+}
+
+/// Writes one frame's line; a class id no input line labelled is `class_N` (as everywhere).
+fn write_tracks<W: Write>(
+    out: &mut W,
+    frame: u64,
+    tracks: &TrackerOutput<'_>,
+    labels: &[Option<String>],
+    events: Option<&[Event]>,
+) -> io::Result<()> {
+    let label = |class_id: u16| labels.get(class_id as usize)?.as_deref();
+    let line = TrackLine {
+        frame,
+        tracks: TracksJson {
+            tracks: tracks.tracks,
+            label: &label,
+        },
+        removed: tracks.removed,
+        events,
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssd_edge::track::TrackedObject;
+
+    #[test]
+    fn writes_tracks_with_labels() {
+        let tracks = [TrackedObject {
+            id: 7,
+            class_id: 2,
+            score: 0.5,
+            bbox: [1.004, 2.0, 3.5, 4.0],
+            filtered: [1.0, 2.0, 3.5, 4.0],
+            hits: 3,
+            lost_frames: 1,
+        }];
+        let labels = vec![None, None, Some("car \"x\"".to_string())];
+        let mut out = Vec::new();
+        let o = TrackerOutput {
+            tracks: &tracks,
+            removed: &[3, 4],
+        };
+        write_tracks(&mut out, 9, &o, &labels, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "{\"frame\":9,\"tracks\":[{\"id\":7,\"class_id\":2,\"label\":\"car \\\"x\\\"\",\
+             \"score\":0.5,\"box\":[1.0,2.0,3.5,4.0],\"lost_frames\":1}],\"removed\":[3,4]}\n"
+        );
+        out.clear();
+        let none = TrackerOutput {
+            tracks: &tracks,
+            removed: &[],
+        };
+        write_tracks(&mut out, 0, &none, &[], Some(&[])).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        // No input line labelled class 2: named by its id, as detections are.
+        assert_eq!(v["tracks"][0]["label"], "class_2");
+        assert_eq!(v["events"], serde_json::json!([]));
+        assert!(v.get("removed").is_none());
     }
 }

@@ -43,11 +43,7 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::wall_clock::unix_ms as now_ms;
 
 pub fn render(info: &Info, live: &Live) -> String {
     let mut o = Out(String::with_capacity(8192));

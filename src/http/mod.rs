@@ -128,9 +128,7 @@ impl Sink for HttpSink {
         let l = &mut self.local;
         l.stats = *r.stats;
         l.frame_size = (r.width, r.height);
-        l.last_frame_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        l.last_frame_ms = crate::wall_clock::unix_ms();
         l.forward.observe_us(r.stats.stage_us.forward);
         l.suspect_events += r.events.iter().filter(|e| e.time.clock_suspect).count() as u64;
         if let Some(c) = r.counts {

@@ -192,11 +192,7 @@ fn page() -> Resp {
     r
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::wall_clock::unix_ms as now_ms;
 
 fn rfc3339(ms: i64, tz: &jiff::tz::TimeZone) -> serde_json::Value {
     jiff::Timestamp::from_millisecond(ms)

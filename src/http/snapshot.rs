@@ -4,8 +4,11 @@
 use super::state::Info;
 use crate::count::geometry::Point;
 use crate::count::Units;
-use crate::image::annotate::{class_color, draw_detections, draw_rect, fill_rect};
-use crate::image::font::{draw_text, put, text_width, CELL_H};
+use crate::image::annotate::{
+    box_label, class_color, draw_detections, draw_rect, label_strip as label, strip_height,
+    text_scale,
+};
+use crate::image::font::put;
 use crate::pipeline::SnapshotFrame;
 use image::{Rgb, RgbImage};
 
@@ -40,7 +43,7 @@ pub fn take(f: &SnapshotFrame) -> Option<Taken> {
 /// Draws the overlay and encodes the JPEG.
 pub fn render(mut t: Taken, info: &Info) -> Result<Vec<u8>, String> {
     let (w, h) = (t.img.width() as f32, t.img.height() as f32);
-    let scale = if w.min(h) >= 400.0 { 2 } else { 1 };
+    let scale = text_scale(&t.img);
     let to_px = |p: Point, units: Units| match units {
         Units::Fraction => (p[0] * w, p[1] * h),
         Units::Pixels => (p[0], p[1]),
@@ -101,12 +104,10 @@ pub fn render(mut t: Taken, info: &Info) -> Result<Vec<u8>, String> {
             .get(tr.class_id as usize)
             .map_or("?", String::as_str);
         let text = format!("{} {class}", tr.id);
-        let sh = (CELL_H * scale + 2 * scale) as i64;
-        let sy = if y0 >= sh { y0 - sh } else { y0 };
-        label(&mut t.img, x0, sy, &text, color, scale);
+        box_label(&mut t.img, x0, y0, &text, color, scale);
     }
     let stamp = format!("FRAME {}", t.index);
-    let y = t.img.height() as i64 - 2 - (CELL_H * scale + 2 * scale) as i64;
+    let y = t.img.height() as i64 - 2 - strip_height(scale);
     label(&mut t.img, 2, y, &stamp, Rgb([40, 40, 40]), scale);
     let mut out = Vec::with_capacity(64 * 1024);
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, QUALITY)
@@ -118,20 +119,6 @@ pub fn render(mut t: Taken, info: &Info) -> Result<Vec<u8>, String> {
         )
         .map_err(|e| format!("JPEG encoding: {e}"))?;
     Ok(out)
-}
-
-/// Text on a filled strip of `color`, ink chosen for contrast.
-fn label(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb<u8>, scale: u32) {
-    let sw = (text_width(text, scale) + 2 * scale) as i64;
-    let sh = (CELL_H * scale + 2 * scale) as i64;
-    fill_rect(img, x, y, x + sw - 1, y + sh - 1, color);
-    let luma = 0.299 * color[0] as f32 + 0.587 * color[1] as f32 + 0.114 * color[2] as f32;
-    let ink = if luma > 140.0 {
-        Rgb([0, 0, 0])
-    } else {
-        Rgb([255, 255, 255])
-    };
-    draw_text(img, x + scale as i64, y + scale as i64, text, ink, scale);
 }
 
 /// A `thickness`-pixel segment (DDA; clipped per pixel).

@@ -59,14 +59,53 @@ pub fn draw_rect(
     }
 }
 
-/// Draws each detection (normalised box) with its label and score.
-pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], labels: &[String]) {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let scale = if img.width().min(img.height()) >= 400 {
+/// The pixel font's scale for an image: doubled from 400 px on the short side.
+pub fn text_scale(img: &RgbImage) -> u32 {
+    if img.width().min(img.height()) >= 400 {
         2
     } else {
         1
+    }
+}
+
+/// The height of a label strip at `scale`: one text row and a `scale` margin around it.
+pub fn strip_height(scale: u32) -> i64 {
+    (CELL_H * scale + 2 * scale) as i64
+}
+
+/// `text` on a filled strip of `color` with its top-left corner at (x, y), the ink black or
+/// white for contrast; clipped to the image.
+pub fn label_strip(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb<u8>, scale: u32) {
+    let strip_w = (text_width(text, scale) + 2 * scale) as i64;
+    fill_rect(
+        img,
+        x,
+        y,
+        x + strip_w - 1,
+        y + strip_height(scale) - 1,
+        color,
+    );
+    let luma = 0.299 * color[0] as f32 + 0.587 * color[1] as f32 + 0.114 * color[2] as f32;
+    let ink = if luma > 140.0 {
+        Rgb([0, 0, 0])
+    } else {
+        Rgb([255, 255, 255])
     };
+    draw_text(img, x + scale as i64, y + scale as i64, text, ink, scale);
+}
+
+/// A box's label strip at its left edge `x0`: above its top edge `y0` when there is room,
+/// else just inside it.
+pub fn box_label(img: &mut RgbImage, x0: i64, y0: i64, text: &str, color: Rgb<u8>, scale: u32) {
+    let h = strip_height(scale);
+    let y = if y0 >= h { y0 - h } else { y0 };
+    label_strip(img, x0, y, text, color, scale);
+}
+
+/// Draws each detection (normalised box) with its label and score.
+pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], labels: &[String]) {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let scale = text_scale(img);
     let thickness = scale as i64 + 1;
     for det in detections {
         let class = det.class_id as usize;
@@ -79,25 +118,7 @@ pub fn draw_detections(img: &mut RgbImage, detections: &[Detection], labels: &[S
 
         let label = labels.get(class).map(String::as_str).unwrap_or("?");
         let text = format!("{label} {:.2}", det.score);
-        let strip_h = (CELL_H * scale + 2 * scale) as i64;
-        let strip_w = (text_width(&text, scale) + 2 * scale) as i64;
-        // Above the box when there is room, else just inside its top edge.
-        let sy = if by0 >= strip_h { by0 - strip_h } else { by0 };
-        fill_rect(img, bx0, sy, bx0 + strip_w - 1, sy + strip_h - 1, color);
-        let luma = 0.299 * color[0] as f32 + 0.587 * color[1] as f32 + 0.114 * color[2] as f32;
-        let ink = if luma > 140.0 {
-            Rgb([0, 0, 0])
-        } else {
-            Rgb([255, 255, 255])
-        };
-        draw_text(
-            img,
-            bx0 + scale as i64,
-            sy + scale as i64,
-            &text,
-            ink,
-            scale,
-        );
+        box_label(img, bx0, by0, &text, color, scale);
     }
 }
 

@@ -7,9 +7,10 @@
 //! caller owns and reuses across frames.
 
 use super::mjpeg;
-use super::yuv::{check, GreyReader, Nv12Reader, YuyvReader};
+use super::yuv::{check, GreyReader, LayoutError, Nv12Reader, YuyvReader};
 use crate::frame::{Frame, PixelFormat};
 use crate::limits::FrameTooLarge;
+use std::marker::PhantomData;
 
 /// Problems with a frame's bytes.
 #[derive(Debug, thiserror::Error)]
@@ -55,43 +56,37 @@ pub struct FormatScratch {
     pub decoded: Vec<u8>,
 }
 
-/// Packed 8-bit RGB, rows of `3 * width` bytes.
-pub struct Rgb24Reader<'a> {
+/// Where one packed or planar format keeps pixel (x, y): all that tells one reader from
+/// another. [`Reader::new`] has checked the bytes against the size, so `rgb` may index.
+pub trait Layout {
+    const FORMAT: PixelFormat;
+    /// The format needs an even width (and, for NV12, height).
+    const EVEN: bool;
+    fn rgb(data: &[u8], width: usize, height: usize, x: usize, y: usize) -> [u8; 3];
+}
+
+/// A frame's bytes read as layout `L`, checked once in `new` (size, length, even sides).
+#[derive(Clone, Copy, Debug)]
+pub struct Reader<'a, L> {
     data: &'a [u8],
     width: u32,
     height: u32,
+    layout: PhantomData<L>,
 }
 
-/// Packed 8-bit BGR, rows of `3 * width` bytes.
-pub struct Bgr24Reader<'a> {
-    data: &'a [u8],
-    width: u32,
-    height: u32,
-}
-
-impl<'a> Rgb24Reader<'a> {
-    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, FormatError> {
-        check(PixelFormat::Rgb24, data, width, height, false)?;
-        Ok(Rgb24Reader {
+impl<'a, L: Layout> Reader<'a, L> {
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
+        check(L::FORMAT, data, width, height, L::EVEN)?;
+        Ok(Reader {
             data,
             width,
             height,
+            layout: PhantomData,
         })
     }
 }
 
-impl<'a> Bgr24Reader<'a> {
-    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, FormatError> {
-        check(PixelFormat::Bgr24, data, width, height, false)?;
-        Ok(Bgr24Reader {
-            data,
-            width,
-            height,
-        })
-    }
-}
-
-impl PixelReader for Rgb24Reader<'_> {
+impl<L: Layout> PixelReader for Reader<'_, L> {
     fn width(&self) -> u32 {
         self.width
     }
@@ -100,23 +95,38 @@ impl PixelReader for Rgb24Reader<'_> {
     }
     #[inline(always)]
     fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let i = (y * self.width as usize + x) * 3;
-        let p = &self.data[i..i + 3];
+        L::rgb(self.data, self.width as usize, self.height as usize, x, y)
+    }
+}
+
+/// Packed 8-bit RGB, rows of `3 * width` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Rgb24;
+pub type Rgb24Reader<'a> = Reader<'a, Rgb24>;
+
+impl Layout for Rgb24 {
+    const FORMAT: PixelFormat = PixelFormat::Rgb24;
+    const EVEN: bool = false;
+    #[inline(always)]
+    fn rgb(data: &[u8], width: usize, _: usize, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * width + x) * 3;
+        let p = &data[i..i + 3];
         [p[0], p[1], p[2]]
     }
 }
 
-impl PixelReader for Bgr24Reader<'_> {
-    fn width(&self) -> u32 {
-        self.width
-    }
-    fn height(&self) -> u32 {
-        self.height
-    }
+/// Packed 8-bit BGR, rows of `3 * width` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Bgr24;
+pub type Bgr24Reader<'a> = Reader<'a, Bgr24>;
+
+impl Layout for Bgr24 {
+    const FORMAT: PixelFormat = PixelFormat::Bgr24;
+    const EVEN: bool = false;
     #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let i = (y * self.width as usize + x) * 3;
-        let p = &self.data[i..i + 3];
+    fn rgb(data: &[u8], width: usize, _: usize, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * width + x) * 3;
+        let p = &data[i..i + 3];
         [p[2], p[1], p[0]]
     }
 }

@@ -7,7 +7,7 @@
 //! YUV is taken as BT.601 limited range (Y 16..235, UV 16..240): what UVC webcams and the Pi
 //! camera stack send for these formats. GREY is full-range luma.
 
-use super::formats::PixelReader;
+use super::formats::{Layout, Reader};
 use crate::frame::PixelFormat;
 use crate::limits::{frame_bytes, FrameTooLarge};
 
@@ -134,111 +134,54 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
 
 /// 8-bit luma only.
 #[derive(Clone, Copy, Debug)]
-pub struct GreyReader<'a> {
-    data: &'a [u8],
-    width: u32,
-    height: u32,
-}
+pub struct Grey;
+pub type GreyReader<'a> = Reader<'a, Grey>;
 
-impl<'a> GreyReader<'a> {
-    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
-        check(PixelFormat::Grey, data, width, height, false)?;
-        Ok(Self {
-            data,
-            width,
-            height,
-        })
-    }
-}
-
-impl PixelReader for GreyReader<'_> {
-    fn width(&self) -> u32 {
-        self.width
-    }
-    fn height(&self) -> u32 {
-        self.height
-    }
+impl Layout for Grey {
+    const FORMAT: PixelFormat = PixelFormat::Grey;
+    const EVEN: bool = false;
     #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let g = self.data[y * self.width as usize + x];
+    fn rgb(data: &[u8], width: usize, _: usize, x: usize, y: usize) -> [u8; 3] {
+        let g = data[y * width + x];
         [g, g, g]
     }
 }
 
 /// Packed 4:2:2, bytes Y0 U Y1 V: two pixels share one U and one V.
 #[derive(Clone, Copy, Debug)]
-pub struct YuyvReader<'a> {
-    data: &'a [u8],
-    width: u32,
-    height: u32,
-}
+pub struct Yuyv;
+pub type YuyvReader<'a> = Reader<'a, Yuyv>;
 
-impl<'a> YuyvReader<'a> {
-    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
-        check(PixelFormat::Yuyv, data, width, height, true)?;
-        Ok(Self {
-            data,
-            width,
-            height,
-        })
-    }
-}
-
-impl PixelReader for YuyvReader<'_> {
-    fn width(&self) -> u32 {
-        self.width
-    }
-    fn height(&self) -> u32 {
-        self.height
-    }
+impl Layout for Yuyv {
+    const FORMAT: PixelFormat = PixelFormat::Yuyv;
+    const EVEN: bool = true;
     #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let pair = y * self.width as usize * 2 + (x & !1) * 2;
-        let luma = self.data[pair + (x & 1) * 2];
-        yuv_to_rgb(luma, self.data[pair + 1], self.data[pair + 3])
+    fn rgb(data: &[u8], width: usize, _: usize, x: usize, y: usize) -> [u8; 3] {
+        let pair = y * width * 2 + (x & !1) * 2;
+        let luma = data[pair + (x & 1) * 2];
+        yuv_to_rgb(luma, data[pair + 1], data[pair + 3])
     }
 }
 
 /// Planar Y, then one interleaved U V plane at half resolution in both directions.
 #[derive(Clone, Copy, Debug)]
-pub struct Nv12Reader<'a> {
-    luma: &'a [u8],
-    chroma: &'a [u8],
-    width: u32,
-    height: u32,
-}
+pub struct Nv12;
+pub type Nv12Reader<'a> = Reader<'a, Nv12>;
 
-impl<'a> Nv12Reader<'a> {
-    pub fn new(data: &'a [u8], width: u32, height: u32) -> Result<Self, LayoutError> {
-        check(PixelFormat::Nv12, data, width, height, true)?;
-        let (luma, chroma) = data.split_at(width as usize * height as usize);
-        Ok(Self {
-            luma,
-            chroma,
-            width,
-            height,
-        })
-    }
-}
-
-impl PixelReader for Nv12Reader<'_> {
-    fn width(&self) -> u32 {
-        self.width
-    }
-    fn height(&self) -> u32 {
-        self.height
-    }
+impl Layout for Nv12 {
+    const FORMAT: PixelFormat = PixelFormat::Nv12;
+    const EVEN: bool = true;
     #[inline(always)]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let w = self.width as usize;
-        let uv = (y / 2) * w + (x & !1);
-        yuv_to_rgb(self.luma[y * w + x], self.chroma[uv], self.chroma[uv + 1])
+    fn rgb(data: &[u8], width: usize, height: usize, x: usize, y: usize) -> [u8; 3] {
+        let uv = width * height + (y / 2) * width + (x & !1);
+        yuv_to_rgb(data[y * width + x], data[uv], data[uv + 1])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::formats::PixelReader;
 
     #[test]
     fn limited_range_extremes() {

@@ -7,7 +7,7 @@
 //! affects as `clock_suspect`, is logged once per incident, and never stops counting.
 
 use crate::count::EventTime;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Disagreement between the two clocks, per frame, that counts as a jump.
 pub const JUMP_MS: i64 = 2_000;
@@ -56,10 +56,7 @@ impl Clock {
     /// Stamps one frame. `source_ms` is the frame's own monotonic time (capture time), used
     /// for dwell; the jump check uses this process's monotonic clock.
     pub fn stamp(&mut self, source_ms: u64) -> EventTime {
-        let wall_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_else(|e| -(e.duration().as_millis() as i64));
+        let wall_ms = crate::wall_clock::unix_ms();
         self.stamp_at(
             wall_ms,
             self.started.elapsed().as_millis() as i64,

@@ -92,9 +92,7 @@ impl SnapshotSlot {
         slot.width = frame.width;
         slot.height = frame.height;
         slot.index = index;
-        slot.wall_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        slot.wall_ms = crate::wall_clock::unix_ms();
         true
     }
 

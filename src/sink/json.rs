@@ -1,7 +1,8 @@
-//! The JSON shapes `detect` and `run` print, in one place so they cannot drift apart.
+//! The JSON shapes `detect`, `run` and `track` print, in one place so they cannot drift apart.
 
 use crate::ssd::Detection;
-use serde::Serialize;
+use crate::track::TrackedObject;
+use serde::{Serialize, Serializer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct DetectionJson<'a> {
@@ -38,6 +39,68 @@ pub fn label_table(labels: &[String], num_classes: usize) -> Vec<String> {
         .collect()
 }
 
+/// A class's label in a JSON line: the known one, else `class_N` as [`label_table`] names it;
+/// never `null` or an empty string. Written without allocating.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Label<'a> {
+    pub class_id: u16,
+    pub known: Option<&'a str>,
+}
+
+impl Serialize for Label<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.known {
+            Some(label) => s.serialize_str(label),
+            None => s.collect_str(&format_args!("class_{}", self.class_id)),
+        }
+    }
+}
+
+/// One confirmed track, as `run --track` and `ssd-edge track` print it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TrackJson<'a> {
+    pub id: u32,
+    pub class_id: u16,
+    pub label: Label<'a>,
+    pub score: f32,
+    /// Pixels, to 0.01 px.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub lost_frames: u32,
+}
+
+impl<'a> TrackJson<'a> {
+    pub fn new(t: &TrackedObject, label: Option<&'a str>) -> Self {
+        TrackJson {
+            id: t.id,
+            class_id: t.class_id,
+            label: Label {
+                class_id: t.class_id,
+                known: label,
+            },
+            score: round(t.score, 1e4),
+            bbox: t.bbox.map(|v| round(v, 100.0)),
+            lost_frames: t.lost_frames,
+        }
+    }
+}
+
+/// A frame's tracks as a JSON array of [`TrackJson`], `label` giving each class id's label.
+pub struct TracksJson<'a> {
+    pub tracks: &'a [TrackedObject],
+    pub label: &'a dyn Fn(u16) -> Option<&'a str>,
+}
+
+impl Serialize for TracksJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            self.tracks
+                .iter()
+                .map(|t| TrackJson::new(t, (self.label)(t.class_id))),
+        )
+    }
+}
+
 fn round(v: f32, scale: f32) -> f32 {
     (v * scale).round() / scale
 }
@@ -70,6 +133,31 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&j).unwrap(),
             r#"{"class_id":3,"label":"class_3","score":0.8765,"box":[20.0,20.0,200.0,50.0]}"#
+        );
+    }
+
+    #[test]
+    fn tracks_without_a_label_are_named_by_class_id() {
+        let t = TrackedObject {
+            id: 7,
+            class_id: 2,
+            score: 0.123456,
+            bbox: [1.004, 2.0, 3.5, 4.0],
+            filtered: [1.0, 2.0, 3.5, 4.0],
+            hits: 3,
+            lost_frames: 1,
+        };
+        fn json<'a>(t: &'a [TrackedObject], label: &'a dyn Fn(u16) -> Option<&'a str>) -> String {
+            serde_json::to_string(&TracksJson { tracks: t, label }).unwrap()
+        }
+        let t = [t];
+        assert_eq!(
+            json(&t, &|_| None),
+            r#"[{"id":7,"class_id":2,"label":"class_2","score":0.1235,"box":[1.0,2.0,3.5,4.0],"lost_frames":1}]"#
+        );
+        assert_eq!(
+            json(&t, &|_| Some("car \"x\"")),
+            r#"[{"id":7,"class_id":2,"label":"car \"x\"","score":0.1235,"box":[1.0,2.0,3.5,4.0],"lost_frames":1}]"#
         );
     }
 }

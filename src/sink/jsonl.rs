@@ -2,10 +2,9 @@
 //! `detect` prints, then the frame's tracks and events when tracking and counting are on.
 //! Serialised straight into the buffered writer: no allocation per frame.
 
-use super::json::DetectionJson;
+use super::json::{DetectionJson, TracksJson};
 use super::{FrameReport, Sink, SinkError};
 use crate::count::Event;
-use crate::track::TrackedObject;
 use serde::ser::{Serialize, Serializer};
 use std::io::Write;
 
@@ -37,7 +36,7 @@ struct Line<'a> {
     source: Option<&'a str>,
     detections: Dets<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tracks: Option<Tracks<'a>>,
+    tracks: Option<TracksJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     events: Option<&'a [Event]>,
 }
@@ -55,35 +54,10 @@ impl Serialize for Dets<'_> {
     }
 }
 
-struct Tracks<'a>(&'a [TrackedObject], &'a [String]);
-
-#[derive(serde::Serialize)]
-struct TrackJson<'a> {
-    id: u32,
-    class_id: u16,
-    label: &'a str,
-    score: f32,
-    #[serde(rename = "box")]
-    bbox: [f32; 4],
-    lost_frames: u32,
-}
-
-impl Serialize for Tracks<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r2 = |v: f32| (v * 100.0).round() / 100.0;
-        s.collect_seq(self.0.iter().map(|t| TrackJson {
-            id: t.id,
-            class_id: t.class_id,
-            label: self.1.get(t.class_id as usize).map_or("", String::as_str),
-            score: (t.score * 1e4).round() / 1e4,
-            bbox: t.bbox.map(r2),
-            lost_frames: t.lost_frames,
-        }))
-    }
-}
-
 impl<W: Write> Sink for JsonLines<W> {
     fn frame(&mut self, r: &FrameReport<'_>) -> Result<(), SinkError> {
+        let labels = r.labels;
+        let label = |class_id: u16| labels.get(class_id as usize).map(String::as_str);
         let line = Line {
             frame: r.index,
             timestamp_us: r.timestamp_us,
@@ -91,7 +65,10 @@ impl<W: Write> Sink for JsonLines<W> {
             height: r.height,
             source: r.name,
             detections: Dets(r),
-            tracks: self.tracks.then_some(Tracks(r.tracks, r.labels)),
+            tracks: self.tracks.then_some(TracksJson {
+                tracks: r.tracks,
+                label: &label,
+            }),
             events: self.events.then_some(r.events),
         };
         let io = |e| SinkError::from_io("stdout", e);

@@ -273,17 +273,8 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 /// Parses a pixel format name as used on the command line and in V4L2 fourccs.
 pub fn parse_format(s: &str) -> Result<PixelFormat, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "mjpg" | "mjpeg" => Ok(PixelFormat::Mjpg),
-        "yuyv" | "yuy2" => Ok(PixelFormat::Yuyv),
-        "rgb24" | "rgb3" | "rgb" => Ok(PixelFormat::Rgb24),
-        "bgr24" | "bgr3" | "bgr" => Ok(PixelFormat::Bgr24),
-        "grey" | "gray" | "y8" => Ok(PixelFormat::Grey),
-        "nv12" => Ok(PixelFormat::Nv12),
-        _ => Err(format!(
-            "unknown pixel format '{s}' (mjpg, yuyv, rgb24, bgr24, grey, nv12)"
-        )),
-    }
+    <PixelFormat as clap::ValueEnum>::from_str(s, true)
+        .map_err(|_| format!("unknown pixel format '{s}' (mjpg, yuyv, rgb24, bgr24, grey, nv12)"))
 }
 
 /// The V4L2 fourcc of a format (also the tag used in recordings).
@@ -354,5 +345,16 @@ mod tests {
             let pf = parse_format(f).unwrap();
             assert_eq!(from_fourcc(fourcc(pf)), Some(pf));
         }
+        for (alias, pf) in [
+            ("MJPEG", PixelFormat::Mjpg),
+            ("yuy2", PixelFormat::Yuyv),
+            ("RGB3", PixelFormat::Rgb24),
+            ("bgr", PixelFormat::Bgr24),
+            ("Gray", PixelFormat::Grey),
+            ("y8", PixelFormat::Grey),
+        ] {
+            assert_eq!(parse_format(alias), Ok(pf), "{alias}");
+        }
+        assert!(parse_format("h264").unwrap_err().contains("'h264'"));
     }
 }

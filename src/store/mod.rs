@@ -271,12 +271,7 @@ fn immutable_uri(path: &Path) -> String {
     uri
 }
 
-pub(crate) fn now_wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::wall_clock::unix_ms as now_wall_ms;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 

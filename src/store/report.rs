@@ -9,7 +9,8 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use std::collections::{BTreeMap, HashSet};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The names are clap's (`report --by`); the HTTP API's `?by=` parses the same names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bucket {
     Minute,
     Hour,
@@ -19,12 +20,8 @@ pub enum Bucket {
 impl std::str::FromStr for Bucket {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "minute" => Ok(Bucket::Minute),
-            "hour" => Ok(Bucket::Hour),
-            "day" => Ok(Bucket::Day),
-            _ => Err(format!("unknown bucket {s:?} (minute, hour or day)")),
-        }
+        <Bucket as clap::ValueEnum>::from_str(s, false)
+            .map_err(|_| format!("unknown bucket {s:?} (minute, hour or day)"))
     }
 }
 
@@ -175,6 +172,16 @@ pub fn parse_date_bound(s: &str, tz: &TimeZone, upper: bool) -> Result<Timestamp
 /// place, kind and direction, the count.
 type Visit<'a> = dyn FnMut(i64, &str, &str, &str, u64) -> Result<(), StoreError> + 'a;
 
+/// One grouped row of the events or the hourly table.
+struct Group {
+    ms: i64,
+    place: String,
+    kind: String,
+    direction: String,
+    count: i64,
+    suspect: i64,
+}
+
 impl Store {
     pub fn report(&self, q: &ReportQuery) -> Result<Report, StoreError> {
         self.report_bounded(q, MAX_BUCKETS, MAX_REPORT_CELLS)
@@ -321,73 +328,72 @@ impl Store {
         coarse: &HashSet<i64>,
         visit: &mut Visit<'_>,
     ) -> Result<(u64, usize), StoreError> {
-        let err = |e| StoreError::sqlite(&self.path, e);
         let mut suspect_events = 0u64;
         let mut coarse_in_range = HashSet::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT wall_ms - (wall_ms % 60000) AS m, place, kind, coalesce(direction, ''), \
-                 count(*), sum(clock_suspect) FROM events \
-                 WHERE wall_ms >= ?1 AND wall_ms < ?2 \
-                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
-                 GROUP BY m, place, kind, direction",
-            )
-            .map_err(err)?;
-        let mut rows = stmt
-            .query(rusqlite::params![
-                lo.max(pruned_before),
-                hi,
-                q.place,
-                q.label
-            ])
-            .map_err(err)?;
-        while let Some(r) = rows.next().map_err(err)? {
-            let ms: i64 = r.get(0).map_err(err)?;
-            if coarse.contains(&super::hour_of(ms)) {
-                continue;
-            }
-            let (place, kind, direction): (String, String, String) = (
-                r.get(1).map_err(err)?,
-                r.get(2).map_err(err)?,
-                r.get(3).map_err(err)?,
-            );
-            let count: i64 = r.get(4).map_err(err)?;
-            suspect_events += r.get::<_, i64>(5).map_err(err)? as u64;
-            visit(ms, &place, &kind, &direction, count as u64)?;
-        }
-        drop(rows);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT hour_ms, place, kind, direction, sum(count) FROM hourly \
-                 WHERE hour_ms >= ?1 AND hour_ms < ?2 \
-                 AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
-                 GROUP BY hour_ms, place, kind, direction",
-            )
-            .map_err(err)?;
+        // Minutes from the events table (not the hours coarsened or pruned), then the hours
+        // that only the hourly table still has.
+        self.for_each_group(
+            "SELECT wall_ms - (wall_ms % 60000) AS m, place, kind, coalesce(direction, ''), \
+             count(*), sum(clock_suspect) FROM events \
+             WHERE wall_ms >= ?1 AND wall_ms < ?2 \
+             AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
+             GROUP BY m, place, kind, direction",
+            rusqlite::params![lo.max(pruned_before), hi, q.place, q.label],
+            |g| {
+                if coarse.contains(&super::hour_of(g.ms)) {
+                    return Ok(());
+                }
+                suspect_events += g.suspect as u64;
+                visit(g.ms, &g.place, &g.kind, &g.direction, g.count as u64)
+            },
+        )?;
         // An hour that starts before `lo` but overlaps it counts only if it starts inside.
-        let mut rows = stmt
-            .query(rusqlite::params![lo, hi, q.place, q.label])
-            .map_err(err)?;
-        while let Some(r) = rows.next().map_err(err)? {
-            let hour: i64 = r.get(0).map_err(err)?;
-            let pruned = hour < pruned_before;
-            if !(pruned || coarse.contains(&hour)) {
-                continue;
-            }
-            if !pruned {
-                coarse_in_range.insert(hour);
-            }
-            let (place, kind, direction): (String, String, String) = (
-                r.get(1).map_err(err)?,
-                r.get(2).map_err(err)?,
-                r.get(3).map_err(err)?,
-            );
-            let count: i64 = r.get(4).map_err(err)?;
-            visit(hour, &place, &kind, &direction, count as u64)?;
-        }
+        self.for_each_group(
+            "SELECT hour_ms, place, kind, direction, sum(count), 0 FROM hourly \
+             WHERE hour_ms >= ?1 AND hour_ms < ?2 \
+             AND (?3 IS NULL OR place = ?3) AND (?4 IS NULL OR label = ?4) \
+             GROUP BY hour_ms, place, kind, direction",
+            rusqlite::params![lo, hi, q.place, q.label],
+            |g| {
+                let pruned = g.ms < pruned_before;
+                if !(pruned || coarse.contains(&g.ms)) {
+                    return Ok(());
+                }
+                if !pruned {
+                    coarse_in_range.insert(g.ms);
+                }
+                visit(g.ms, &g.place, &g.kind, &g.direction, g.count as u64)
+            },
+        )?;
         Ok((suspect_events, coarse_in_range.len()))
+    }
+
+    /// Runs `sql` (columns: bucket ms, place, kind, direction, count, clock-suspect count)
+    /// and hands each row to `f`.
+    fn for_each_group(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut f: impl FnMut(Group) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let err = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok(Group {
+                    ms: r.get(0)?,
+                    place: r.get(1)?,
+                    kind: r.get(2)?,
+                    direction: r.get(3)?,
+                    count: r.get(4)?,
+                    suspect: r.get(5)?,
+                })
+            })
+            .map_err(err)?;
+        for row in rows {
+            f(row.map_err(err)?)?;
+        }
+        Ok(())
     }
 
     fn column(&self, place: String, kind: &str, direction: &str) -> Result<Column, StoreError> {

@@ -1,15 +1,13 @@
-//! JSON lines in and out of `ssd-edge track`.
-//!
-//! In: the per-frame schema `ssd-edge run` prints (`{"frame":..,"detections":[{"class_id":..,
-//! "label":..,"score":..,"box":[x0,y0,x1,y1]}]}`, boxes in pixels, extra fields ignored); lines
-//! without `detections` (the closing `{"summary":..}`) and blank lines are skipped. Out: one
-//! line per frame with the confirmed tracks. This is a tool's file path, not the camera's frame
-//! path, so it may allocate per line.
+//! JSON lines into `ssd-edge track`: the per-frame schema `ssd-edge run` prints
+//! (`{"frame":..,"detections":[{"class_id":..,"label":..,"score":..,"box":[x0,y0,x1,y1]}]}`,
+//! boxes in pixels, extra fields ignored); lines without `detections` (the closing
+//! `{"summary":..}`) and blank lines are skipped. The lines `track` writes are the CLI's
+//! (`cli/track.rs`, tracks in `sink::json`'s shape). This is a tool's file path, not the
+//! camera's frame path, so it may allocate per line.
 
-use super::{TrackInput, TrackerOutput};
-use crate::count::Event;
+use super::TrackInput;
 use serde::Deserialize;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 
 #[derive(Deserialize)]
 struct LineIn {
@@ -141,59 +139,9 @@ impl<R: BufRead> DetectionReader<R> {
     }
 }
 
-/// `{"frame":F,"tracks":[{"id","class_id","label","score","box","lost_frames"}..]}`, plus
-/// `"removed":[ids]` when tracks were dropped this frame, and `"events":[..]` (the counting
-/// stage's, as `ssd-edge run` prints them) when `events` is given. `label` is null for an
-/// unknown class.
-pub fn write_tracks<W: Write>(
-    out: &mut W,
-    frame: u64,
-    tracks: &TrackerOutput<'_>,
-    labels: &[Option<String>],
-    events: Option<&[Event]>,
-) -> io::Result<()> {
-    write!(out, "{{\"frame\":{frame},\"tracks\":[")?;
-    let round = |v: f32| (v * 100.0).round() / 100.0;
-    for (i, t) in tracks.tracks.iter().enumerate() {
-        let label = labels.get(t.class_id as usize).and_then(|l| l.as_deref());
-        write!(
-            out,
-            "{}{{\"id\":{},\"class_id\":{},\"label\":",
-            if i > 0 { "," } else { "" },
-            t.id,
-            t.class_id
-        )?;
-        serde_json::to_writer(&mut *out, &label)?;
-        write!(
-            out,
-            ",\"score\":{:.4},\"box\":[{},{},{},{}],\"lost_frames\":{}}}",
-            t.score,
-            round(t.bbox[0]),
-            round(t.bbox[1]),
-            round(t.bbox[2]),
-            round(t.bbox[3]),
-            t.lost_frames
-        )?;
-    }
-    write!(out, "]")?;
-    if !tracks.removed.is_empty() {
-        write!(out, ",\"removed\":[")?;
-        for (i, id) in tracks.removed.iter().enumerate() {
-            write!(out, "{}{id}", if i > 0 { "," } else { "" })?;
-        }
-        write!(out, "]")?;
-    }
-    if let Some(events) = events {
-        write!(out, ",\"events\":")?;
-        serde_json::to_writer(&mut *out, events)?;
-    }
-    writeln!(out, "}}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::TrackedObject;
 
     fn read_all(text: &str) -> Result<Vec<DetectionFrame>, ReadError> {
         let mut r = DetectionReader::new(text.as_bytes());
@@ -242,36 +190,5 @@ mod tests {
         let e = read_all("{\"detections\":[{\"class_id\":1,\"score\":0.5,\"box\":[1,2,3]}]}")
             .unwrap_err();
         assert!(e.to_string().starts_with("line 1: "), "{e}");
-    }
-
-    #[test]
-    fn writes_tracks_with_labels() {
-        let tracks = [TrackedObject {
-            id: 7,
-            class_id: 2,
-            score: 0.5,
-            bbox: [1.004, 2.0, 3.5, 4.0],
-            filtered: [1.0, 2.0, 3.5, 4.0],
-            hits: 3,
-            lost_frames: 1,
-        }];
-        let labels = vec![None, None, Some("car \"x\"".to_string())];
-        let mut out = Vec::new();
-        let o = TrackerOutput {
-            tracks: &tracks,
-            removed: &[3, 4],
-        };
-        write_tracks(&mut out, 9, &o, &labels, None).unwrap();
-        // Whole pixels print as integers, as in `ssd-edge run`'s boxes.
-        assert_eq!(
-            String::from_utf8(out.clone()).unwrap(),
-            "{\"frame\":9,\"tracks\":[{\"id\":7,\"class_id\":2,\"label\":\"car \\\"x\\\"\",\
-             \"score\":0.5000,\"box\":[1,2,3.5,4],\"lost_frames\":1}],\"removed\":[3,4]}\n"
-        );
-        out.clear();
-        write_tracks(&mut out, 0, &o, &[], Some(&[])).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert!(v["tracks"][0]["label"].is_null());
-        assert_eq!(v["events"], serde_json::json!([]));
     }
 }

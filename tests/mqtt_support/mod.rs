@@ -94,6 +94,7 @@ impl Broker {
                 self.dir.display(),
                 // As root, Mosquitto would switch to the `mosquitto` user, which cannot read
                 // the test's temporary folder.
+                // SAFETY: geteuid(2) takes nothing and cannot fail.
                 if unsafe { libc::geteuid() } == 0 {
                     "user root\n"
                 } else {
@@ -121,6 +122,7 @@ impl Broker {
     /// persistent sessions) and exits.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid (not yet waited for).
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let _ = c.wait();
         }

@@ -281,11 +281,5 @@ pub fn parse_response(buf: &[u8]) -> Result<Response, String> {
     })
 }
 
-/// The venv's Python (make setup creates it), for prometheus_client.
-pub fn venv_python() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let venv = std::env::var("VIRTUAL_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(&home).join(".cache/ssd-edge/venv"));
-    venv.join("bin/python")
-}
+// The venv's Python, for prometheus_client.
+include!("venv.rs");

@@ -112,15 +112,7 @@ const ONE_QUICK_EPOCH: [&str; 9] = [
     "--out",
 ];
 
-fn venv_python() -> PathBuf {
-    let p = std::env::var("SSD_EDGE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or("/root".into()))
-                .join(".cache/ssd-edge/venv")
-        });
-    p.join("bin/python")
-}
+include!("../../tests/support/venv.rs");
 
 /// The fixture directory, written once per test run (under the target's tmp dir, replaced on
 /// every run).

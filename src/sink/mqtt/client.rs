@@ -128,9 +128,7 @@ pub(super) fn spawn(
         addr: format!("{}:{}", cfg.host, cfg.port()),
         outbox_cap: cfg.outbox,
         linger: Duration::from_secs_f64(cfg.linger),
-        run: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        run: crate::wall_clock::unix_ms(),
         totals: keys.totals.into_iter().collect(),
         occupancy: keys.occupancy.into_iter().map(|k| (k, 0)).collect(),
         dirty_totals: BTreeSet::new(),
@@ -170,10 +168,13 @@ pub(super) fn spawn(
 
 /// rustls with the ring provider, trusting the certificates of `ca` (PEM).
 fn tls_config(ca: &std::path::Path) -> Result<rumqttc::TlsConfiguration, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
     let pem = crate::limits::read_bounded(ca, crate::limits::MAX_TEXT_FILE_BYTES)
         .map_err(|e| crate::limits::io_problem(&e))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    // rustls' own PEM parser (rustls-pki-types), not the unmaintained rustls-pemfile
+    // (RUSTSEC-2025-0134); sections other than certificates are skipped, as before.
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
         roots.add(cert).map_err(|e| e.to_string())?;
     }
@@ -815,5 +816,46 @@ impl Worker {
             s.dropped,
             s.reconnects
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_config;
+
+    fn ca_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    /// What the PEM parser (rustls-pki-types) makes of files that hold no usable CA: each an
+    /// error with a reason, never a panic or an empty trust store.
+    #[test]
+    fn ca_files_without_a_certificate_are_errors() {
+        let err = |text: &str| {
+            let (_dir, path) = ca_file(text);
+            match tls_config(&path) {
+                Ok(_) => panic!("accepted {text:?}"),
+                Err(e) => e,
+            }
+        };
+        assert_eq!(err("not a certificate\n"), "no certificate in the file");
+        // A private key alone: other sections are skipped.
+        assert_eq!(
+            err("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            "no certificate in the file"
+        );
+        let cut = err("-----BEGIN CERTIFICATE-----\nAAAA\n");
+        assert!(cut.starts_with("not a PEM certificate file: "), "{cut}");
+        // Well-formed PEM around bytes that are no X.509 certificate.
+        let junk = err("-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n");
+        // (rejected by the trust store: the section itself was read).
+        assert!(
+            !junk.is_empty() && !junk.starts_with("no certificate"),
+            "{junk}"
+        );
+        assert!(!junk.starts_with("not a PEM"), "{junk}");
     }
 }

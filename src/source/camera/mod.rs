@@ -139,7 +139,7 @@ impl FrameSource for Camera {
         let timestamp_us = self.start.elapsed().as_micros() as u64;
         let stream = self.stream.as_ref().expect("stream checked above");
         Ok(Some(Frame {
-            data: stream.bytes(got.index, got.bytesused),
+            data: stream.bytes(),
             format: self.mode.format,
             width: self.mode.width,
             height: self.mode.height,

@@ -23,9 +23,9 @@ pub struct Args {
     /// Fractions for train and val, e.g. 0.8,0.1 (test gets the rest).
     #[arg(long, default_value = "0.8,0.1", value_parser = parse_split)]
     pub split: (f32, f32),
-    /// Image format: jpg or png.
-    #[arg(long, default_value = "jpg")]
-    pub format: String,
+    /// Image format.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ImageFormat::Jpeg)]
+    pub format: ImageFormat,
     /// Write a moving-object sequence (frames/, tracks.csv, crossings.csv, counts.json).
     #[arg(long)]
     pub sequence: bool,
@@ -73,11 +73,7 @@ fn parse_split(s: &str) -> Result<(f32, f32), String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let format = match args.format.to_ascii_lowercase().as_str() {
-        "jpg" | "jpeg" => ImageFormat::Jpeg,
-        "png" => ImageFormat::Png,
-        other => bail!("--format {other:?}: expected jpg or png"),
-    };
+    let format = args.format;
     if args.count == 0 {
         bail!("--count must be at least 1");
     }

@@ -107,14 +107,14 @@ pub struct Args {
     #[arg(long)]
     pub no_augment: bool,
     /// Input normalisation: ssd (BGR, VGG means, 0..255) or imagenet (RGB 0..1, mean/std).
-    #[arg(long, default_value = "ssd")]
-    pub normalize: String,
+    #[arg(long, value_enum, default_value_t = NormalizeArg::Ssd)]
+    pub normalize: NormalizeArg,
     /// Evaluate mAP every N epochs (0: only never).
     #[arg(long, default_value_t = 1)]
     pub eval_every: usize,
     /// cpu, cuda, or auto (CUDA when available).
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
     /// No progress bar (log lines only).
     #[arg(long)]
     pub quiet: bool,
@@ -154,24 +154,38 @@ fn schedule(s: &str) -> anyhow::Result<ScheduleKind> {
     bail!("unknown schedule `{s}` (cosine or step:F1,F2,...)")
 }
 
+/// `--normalize`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormalizeArg {
+    Ssd,
+    Imagenet,
+}
+
+/// `--device`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
 /// The device, and says which: a GPU host whose libtorch lacks CUDA would otherwise train on
 /// the CPU unnoticed.
-fn device(s: &str) -> anyhow::Result<tch::Device> {
+fn device(want: DeviceArg) -> anyhow::Result<tch::Device> {
     let cuda = tch::Cuda::is_available();
-    let d = match (s, cuda) {
-        ("auto", true) | ("cuda", true) => tch::Device::Cuda(0),
-        ("auto", false) => {
+    let d = match (want, cuda) {
+        (DeviceArg::Auto | DeviceArg::Cuda, true) => tch::Device::Cuda(0),
+        (DeviceArg::Auto, false) => {
             log::info!("training on CPU (no CUDA)");
             return Ok(tch::Device::Cpu);
         }
-        ("cpu", _) => {
+        (DeviceArg::Cpu, _) => {
             log::info!("training on CPU (--device cpu)");
             return Ok(tch::Device::Cpu);
         }
-        ("cuda", false) => bail!(
+        (DeviceArg::Cuda, false) => bail!(
             "--device cuda: no CUDA device is available (is libtorch a CUDA build? see docs/fine-tune.md)"
         ),
-        (other, _) => bail!("unknown device `{other}` (cpu, cuda, auto)"),
     };
     log::info!(
         "training on CUDA (device 0 of {}, cuDNN {})",
@@ -296,10 +310,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tch::set_num_threads(t);
     }
     tch::manual_seed(args.seed as i64);
-    let normalize = match args.normalize.as_str() {
-        "ssd" => Normalization::CAFFE_BGR,
-        "imagenet" => Normalization::IMAGENET,
-        other => bail!("unknown normalisation `{other}` (ssd or imagenet)"),
+    let normalize = match args.normalize {
+        NormalizeArg::Ssd => Normalization::CAFFE_BGR,
+        NormalizeArg::Imagenet => Normalization::IMAGENET,
     };
     let mut notes = std::collections::BTreeMap::new();
     notes.insert("command".into(), ssd_train::provenance::command_line());
@@ -442,7 +455,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         augment: !args.no_augment,
         normalize,
         eval_every: args.eval_every,
-        device: device(&args.device)?,
+        device: device(args.device)?,
         progress: !args.quiet,
         notes,
     };

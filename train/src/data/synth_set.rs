@@ -126,8 +126,10 @@ impl Dataset for SequenceFrames {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `ssd-train synth --format` (jpg or png; jpeg is accepted too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImageFormat {
+    #[value(name = "jpg", alias = "jpeg")]
     Jpeg,
     Png,
 }
