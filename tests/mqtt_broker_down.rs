@@ -76,10 +76,9 @@ fn a_sigterm_during_linger_ends_the_wait_and_keeps_every_event() {
         || run.logged("waiting up to 30.0 s for the broker"),
     );
     let t = Instant::now();
-    assert_eq!(
-        unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) },
-        0
-    );
+    // SAFETY: kill(2) on our own child's pid (not yet waited for).
+    let rc = unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
     // Bounded by the exit itself; the limit is only there so that a broken run cannot hang
     // the suite, and it is the linger: a run that waited it out ignored the signal.
     wait_for(
