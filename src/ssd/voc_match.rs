@@ -8,7 +8,6 @@
 
 use super::iou::iou;
 use super::CornerBox;
-use crate::synth::GtObject;
 
 /// One ground-truth object; `bbox` in the same units as the detections' boxes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -16,16 +15,6 @@ pub struct GtBox {
     pub class_id: usize,
     pub bbox: CornerBox,
     pub difficult: bool,
-}
-
-impl From<&GtObject> for GtBox {
-    fn from(g: &GtObject) -> Self {
-        GtBox {
-            class_id: g.class_id,
-            bbox: g.bbox,
-            difficult: g.difficult,
-        }
-    }
 }
 
 /// What one detection counts as.

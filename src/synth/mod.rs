@@ -101,6 +101,17 @@ pub struct GtObject {
     pub difficult: bool,
 }
 
+// Here rather than in `ssd::voc_match`: the scenes depend on the SSD math, never the reverse.
+impl From<&GtObject> for crate::ssd::GtBox {
+    fn from(g: &GtObject) -> Self {
+        crate::ssd::GtBox {
+            class_id: g.class_id,
+            bbox: g.bbox,
+            difficult: g.difficult,
+        }
+    }
+}
+
 /// Reusable renderer: holds the scratch buffers, so rendering into a reused image allocates
 /// nothing once warm.
 #[derive(Default)]
