@@ -29,8 +29,7 @@ fn the_http_sink_and_an_unrequested_snapshot_allocate_nothing_per_frame() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default-float.onnx");
     let mut detector = Detector::load(&model, None).unwrap();
     detector.set_score_threshold(0.1);
-    let labels =
-        ssd_edge::sink::json::label_table(&detector.meta().labels, detector.meta().num_classes());
+    let labels = detector.meta().labels.clone();
     let spec = street::street_spec();
     let tcfg = TrackerConfig::default();
     let mut tracker = Tracker::new(&tcfg);

@@ -23,8 +23,7 @@ fn detect_track_count_for_1000_frames_allocates_nothing_in_our_stages() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default-float.onnx");
     let mut detector = Detector::load(&model, None).unwrap();
     detector.set_score_threshold(0.1);
-    let labels =
-        ssd_edge::sink::json::label_table(&detector.meta().labels, detector.meta().num_classes());
+    let labels = detector.meta().labels.clone();
     let spec = street::street_spec();
     let tcfg = TrackerConfig::default();
     let mut tracker = Tracker::new(&tcfg);

@@ -132,8 +132,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .unwrap_or(detector.meta().detection_threshold);
 
     let count_spec = cfg.count_spec();
-    let labels =
-        ssd_edge::sink::json::label_table(&detector.meta().labels, detector.meta().num_classes());
+    let labels = detector.meta().labels.clone();
     let counter = if count_spec.is_empty() {
         None
     } else {

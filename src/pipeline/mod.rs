@@ -147,7 +147,7 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(source: Box<dyn FrameSource>, detector: Detector, cfg: PipelineConfig) -> Self {
         let meta = detector.meta();
-        let labels = crate::sink::json::label_table(&meta.labels, meta.num_classes());
+        let labels = meta.labels.clone();
         let mut p = Self {
             source,
             detector,

@@ -15,7 +15,7 @@ pub struct DetectionJson<'a> {
 }
 
 impl<'a> DetectionJson<'a> {
-    /// `labels` by class id, as [`label_table`] builds them.
+    /// `labels` by class id, one per class (`ModelMeta::labels`).
     pub fn new(d: &Detection, labels: &'a [String], width: u32, height: u32) -> Self {
         DetectionJson {
             class_id: d.class_id,
@@ -26,20 +26,7 @@ impl<'a> DetectionJson<'a> {
     }
 }
 
-/// A label for every class id the model has; ids without one are named `class_N` (the same
-/// name `ssd-edge info` shows), never `null` or `?`.
-pub fn label_table(labels: &[String], num_classes: usize) -> Vec<String> {
-    (0..num_classes.max(labels.len()))
-        .map(|k| {
-            labels
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| format!("class_{k}"))
-        })
-        .collect()
-}
-
-/// A class's label in a JSON line: the known one, else `class_N` as [`label_table`] names it;
+/// A class's label in a JSON line: the known one, else `class_N` as `ModelMeta::label` names it;
 /// never `null` or an empty string. Written without allocating.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Label<'a> {
@@ -121,9 +108,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_labels_are_named_by_class_id() {
-        let t = label_table(&["background".into(), "person".into()], 4);
-        assert_eq!(t, ["background", "person", "class_2", "class_3"]);
+    fn a_detection_is_written_with_its_label_score_and_pixel_box() {
+        let t: Vec<String> = ["background", "person", "class_2", "class_3"]
+            .map(String::from)
+            .into();
         let d = Detection {
             class_id: 3,
             score: 0.876543,
