@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod provenance;
 pub mod shutdown;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod ssd;
 #[cfg(feature = "store")]

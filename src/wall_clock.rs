@@ -12,6 +12,11 @@ pub fn unix_ms() -> i64 {
     }
 }
 
+/// When this binary was built (Unix ms): a wall clock before it is certainly wrong.
+pub fn build_epoch_ms() -> i64 {
+    env!("SSD_EDGE_BUILD_EPOCH").parse::<i64>().unwrap_or(0) * 1000
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

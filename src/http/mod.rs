@@ -12,7 +12,7 @@
 //!
 //! The frame thread's part is [`HttpSink`]: per frame it updates its own copy of the numbers
 //! (no allocation once warm) and hands them over under `try_lock`; the live frame goes
-//! through the pipeline's [`SnapshotSlot`] only when a client asks for one.
+//! through the [`SnapshotSlot`] the pipeline fills only when a client asks for one.
 
 pub mod config;
 mod metrics;
@@ -25,8 +25,8 @@ pub mod state;
 pub use config::HttpConfig;
 
 use crate::count::event::name;
-use crate::pipeline::SnapshotSlot;
 use crate::sink::{FrameReport, RunStats, Sink, SinkError};
+use crate::snapshot::SnapshotSlot;
 use state::{Info, Live};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

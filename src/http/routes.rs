@@ -258,7 +258,7 @@ pub fn status(app: &App, live: &Live) -> serde_json::Value {
         (Some(path), None) => json!({ "path": path.display().to_string(), "state": "read_only" }),
         _ => json!({ "state": "none" }),
     };
-    let before_build = now < crate::pipeline::build_epoch_ms();
+    let before_build = now < crate::wall_clock::build_epoch_ms();
     let st = s.stage_us;
     json!({
         "versions": {

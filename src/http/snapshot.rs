@@ -9,7 +9,7 @@ use crate::image::annotate::{
     text_scale,
 };
 use crate::image::font::put;
-use crate::pipeline::SnapshotFrame;
+use crate::snapshot::SnapshotFrame;
 use image::{Rgb, RgbImage};
 
 const LINE_COLOR: Rgb<u8> = Rgb([255, 214, 10]);

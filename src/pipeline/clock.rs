@@ -7,15 +7,11 @@
 //! affects as `clock_suspect`, is logged once per incident, and never stops counting.
 
 use crate::count::EventTime;
+use crate::wall_clock::build_epoch_ms;
 use std::time::Instant;
 
 /// Disagreement between the two clocks, per frame, that counts as a jump.
 pub const JUMP_MS: i64 = 2_000;
-
-/// When this binary was built (Unix ms): a wall clock before it is certainly wrong.
-pub fn build_epoch_ms() -> i64 {
-    env!("SSD_EDGE_BUILD_EPOCH").parse::<i64>().unwrap_or(0) * 1000
-}
 
 /// What the clock checks have seen so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

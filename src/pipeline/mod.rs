@@ -8,14 +8,13 @@
 
 mod clock;
 mod recover;
-mod snapshot;
 
-pub use clock::{build_epoch_ms, Clock, ClockStats};
-pub use snapshot::{SnapshotFrame, SnapshotSlot};
+pub use clock::{Clock, ClockStats};
 
 use crate::count::Counter;
 use crate::model::{Detector, ModelError};
 use crate::sink::{FrameReport, RunStats, Sink, SinkError, SourceState, StageMicros};
+use crate::snapshot::SnapshotSlot;
 use crate::source::{FrameSource, SourceError};
 use crate::ssd::Detections;
 use crate::track::{TrackInput, Tracker, TrackerOutput};
