@@ -21,7 +21,7 @@ RUST_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf x86_64-
 PY_PACKAGES  := torch==2.13.0 torchvision==0.28.0 onnx onnxruntime numpy pycocotools prometheus_client \
                 pillow ai-edge-litert==2.3.0
 
-.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node build run test test-edge test-train fmt clippy lint bench \
+.PHONY: setup deps-apt deps-rust deps-venv deps-real deps-node edge build run test test-edge test-train fmt clippy lint bench \
         status-page tfjs-reference
 
 setup: deps-apt deps-rust deps-venv
@@ -112,8 +112,12 @@ tfjs-reference: deps-real deps-node deps-venv
 	$(VENV)/bin/python tests/support/tfjs_reference.py --out $(TFJS_REF_DIR) \
 	  --model $(COCO_TFJS) --node-dir $(NODE_DIR) $(TFJS_REF_INPUTS)
 
-build: deps-apt
+# The debug binary every recipe below runs ($(EDGE)), built in one place: cargo decides
+# whether anything changed.
+edge: deps-apt
 	cargo build --bin ssd-edge
+
+build: edge
 
 # The main job, as a board runs it: the real COCO detector counting real people on real
 # footage (OpenCV's vtest.avi from Debian's opencv-doc, pinned and cached by deps-real): the
@@ -125,8 +129,7 @@ RUN_DIR  ?= $(CACHE)/run
 RUN_ARGS ?=
 EDGE     := $(CARGO_TARGET_DIR)/debug/ssd-edge
 .PHONY: run-synth
-run: deps-apt deps-real
-	cargo build --bin ssd-edge
+run: deps-apt deps-real edge
 	mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/counts.db $(RUN_DIR)/counts.db-wal $(RUN_DIR)/counts.db-shm
 	$(EDGE) run --config deploy/vtest.toml --source file:$(VTEST) --db $(RUN_DIR)/counts.db \
 	  $(RUN_ARGS) > $(RUN_DIR)/frames.jsonl
@@ -135,8 +138,7 @@ run: deps-apt deps-real
 
 # The synthetic street (deploy/synth.toml): the synthetic-street model, its counts next to the
 # generator's own truth.
-run-synth: deps-apt
-	cargo build --bin ssd-edge
+run-synth: deps-apt edge
 	mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/synth.db $(RUN_DIR)/synth.db-wal $(RUN_DIR)/synth.db-shm
 	$(EDGE) run --config deploy/synth.toml --db $(RUN_DIR)/synth.db $(RUN_ARGS) > $(RUN_DIR)/synth.jsonl
 	@tail -n 1 $(RUN_DIR)/synth.jsonl | python3 deploy/counts_vs_truth.py
@@ -156,8 +158,7 @@ COCO_STILLS    := aero1.jpg aero3.jpg apple.jpg baboon.jpg basketball2.png build
 .PHONY: model-coco coco-agreement
 # The commit's time stands for "now" in the quantization record: same commit, same bytes.
 model-coco: export SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null)
-model-coco: train-tool deps-real
-	cargo build --bin ssd-edge
+model-coco: train-tool deps-real edge
 	$(EDGE) import --from tfjs --weights $(COCO_TFJS) --labels models/coco-labels.json \
 	  --out $(COCO_FLOAT)
 	rm -rf $(COCO_CALIB_DIR) && mkdir -p $(COCO_CALIB_DIR)
@@ -170,8 +171,7 @@ model-coco: train-tool deps-real
 # int8 against float on frames kept apart from calibration (vtest.avi from frame 400, every
 # 10th, and the reference stills): recall and precision of int8's detections at the report
 # threshold (models/README.md).
-coco-agreement: deps-real
-	cargo build --bin ssd-edge
+coco-agreement: deps-real edge
 	python3 scripts/model_agreement.py --ssd-edge $(EDGE) --reference $(COCO_FLOAT) \
 	  --candidate $(COCO_INT8) --video $(VTEST) --first 400 --step 10 \
 	  --image $(REAL_DATA)/messi5.jpg --image $(REAL_DATA)/basketball1.png \
@@ -237,14 +237,15 @@ model-int8: train-tool
 # (and its time shows in that phase). Each release binary is built once, then used by its
 # qemu checks and its package.
 #
-# Every host test is built and run in one cargo graph, `cargo test --workspace`: ssd-train
-# depends on ssd-edge with `default-features = false`, and cargo resolves features per
-# selected package, so `cargo test -p ssd-edge` and `cargo test -p ssd-train` compile ssd-edge
-# and the whole tract stack twice with different features (hyper turns on smallvec features
-# that tract's crates then see). One selection means one feature set: ssd-edge with its
-# default features, each dependency compiled once. The phases pick their tests by target
-# (`--lib --bins`, `--doc`, `--test NAME` from scripts/test_targets.sh) in that same graph.
-# `make test-edge` / `make test-train` stay package-wise (no libtorch needed for the first).
+# Every host test is built and run in one cargo graph, `cargo test --workspace`: cargo
+# resolves features per selection, so `cargo test -p ssd-edge` and `cargo test -p ssd-train`
+# would compile the tract stack twice with different features (hyper, in ssd-edge, turns on
+# smallvec features that tract's crates then see). One selection means one feature set, each
+# dependency compiled once. The phases pick their tests by target (`--lib --bins`, `--doc`,
+# `--test NAME` from scripts/test_targets.sh) in that same graph: the library and doc tests of
+# every crate (ssd-core, ssd-model, ssd-edge, ssd-train) in the first two, each package's
+# integration tests in a phase of its own. `make test-edge` / `make test-train` stay
+# package-wise (no libtorch needed for the first).
 TEST_SETUP  = deps-apt deps-rust deps-venv deps-real deps-node
 PHASE_LOG  ?= $(CARGO_TARGET_DIR)/make-test-phases.tsv
 export PHASE_LOG
@@ -272,6 +273,7 @@ test-phases:
 	@$(PHASE) lint -- $(SUBMAKE) lint
 	@$(PHASE) test:host-unit -- $(HOST_TEST) --lib --bins
 	@$(PHASE) test:host-doc -- $(HOST_TEST) --doc
+	@$(PHASE) test:ssd-core -- scripts/test_targets.sh ssd-core $(HOST_TEST)
 	@$(PHASE) test:ssd-edge -- scripts/test_targets.sh ssd-edge $(HOST_TEST)
 	@$(PHASE) test:ssd-train -- scripts/test_targets.sh ssd-train $(HOST_TEST)
 	@$(PHASE) build:release-aarch64 -- cross/cross.sh build $(CROSS_AARCH64)
@@ -287,7 +289,7 @@ test-phases:
 	$(foreach a,arm64 armhf amd64,@$(PHASE) package:test-$(a) -- package/package.sh test $(filter %_$(a).deb,$(DEBS))$(NL))
 
 test-edge: deps-apt deps-real deps-node
-	$(REAL_ENV) cargo test -p ssd-edge
+	$(REAL_ENV) cargo test -p ssd-core -p ssd-model -p ssd-edge
 
 test-train: deps-apt deps-venv deps-real deps-node
 	$(REAL_ENV) cargo test -p ssd-train
@@ -310,9 +312,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Decode + NMS in the release profile; the SSD math needs no tract, so the build is quick.
+# Decode + NMS and the JPEG scan in the release profile; ssd-core needs no tract, so the
+# build is quick.
 bench: deps-apt
-	cargo bench -p ssd-edge --no-default-features --bench decode_nms --bench jpeg_scan
+	cargo bench -p ssd-core --bench decode_nms --bench jpeg_scan
 
 # ---- Speed against onnxruntime (docs/performance.md) -----------------------------------------
 # ssd-edge bench and onnxruntime on the same ONNX files, the same frame, at 1 and 2 threads (4
@@ -332,16 +335,14 @@ BENCH_STAMP    := $(call venv_stamp,bench,$(BENCH_PACKAGES))
 $(BENCH_STAMP): $(VENV_STAMP)
 	$(call venv_install,$(BENCH_PACKAGES))
 
-bench-compare: deps-apt deps-real $(BENCH_STAMP) $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx
-	cargo build --bin ssd-edge
+bench-compare: deps-apt deps-real $(BENCH_STAMP) $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx edge
 	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
 	  --frame $(BENCH_FRAME) $(foreach m,$(BENCH_MODELS),--model $(m))
 	$(VENV)/bin/python scripts/bench_compare.py --ssd-edge $(EDGE) --threads $(BENCH_THREADS) \
 	  $(foreach m,$(BENCH_SYNTH),--model $(m))
 
 # torchvision's SSDLite320 with seeded weights (speed does not depend on the values).
-$(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx: $(BENCH_STAMP)
-	cargo build --bin ssd-edge
+$(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx: $(BENCH_STAMP) | edge
 	$(VENV)/bin/python train/tests/import_reference.py --arch torchvision-ssdlite320 --seed 1 \
 	  --images 1 --out $(IMPORT_DIR)/torchvision-ssdlite320
 	$(EDGE) import --from torchvision --arch ssdlite320_mobilenet_v3_large \
@@ -354,8 +355,7 @@ $(IMPORT_DIR)/ssdlite320-mnv3-torchvision.onnx: $(BENCH_STAMP)
 IMPORT_DIR  ?= $(CACHE)/import-bench
 IMPORT_ARCH := ssd.pytorch torchvision-ssd300 torchvision-ssdlite320
 .PHONY: bench-import
-bench-import: deps-apt $(BENCH_STAMP)
-	cargo build --bin ssd-edge
+bench-import: deps-apt $(BENCH_STAMP) edge
 	for a in $(IMPORT_ARCH); do \
 	  $(VENV)/bin/python train/tests/import_reference.py --arch $$a --seed 1 --images 1 --out $(IMPORT_DIR)/$$a || exit 1; \
 	done
@@ -382,8 +382,7 @@ EVAL_STAMP      := $(call venv_stamp,eval,$(EVAL_PACKAGES))
 $(EVAL_STAMP): $(VENV_STAMP)
 	$(call venv_install,$(EVAL_PACKAGES))
 
-eval-track: train-tool $(EVAL_STAMP)
-	cargo build --bin ssd-edge
+eval-track: train-tool $(EVAL_STAMP) edge
 	$(VENV)/bin/python scripts/eval_track.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
 	  --ssd-train $(TRAIN) --work $(EVAL_TRACK_DIR) $(EVAL_TRACK_ARGS)
 
@@ -394,8 +393,7 @@ eval-track: train-tool $(EVAL_STAMP)
 # (cached in EVAL_COUNT_DIR: about 9 minutes the first time here, about a minute after).
 EVAL_COUNT_DIR  ?= $(CACHE)/eval-count
 EVAL_COUNT_ARGS ?=
-eval-count: train-tool $(EVAL_STAMP)
-	cargo build --bin ssd-edge
+eval-count: train-tool $(EVAL_STAMP) edge
 	$(VENV)/bin/python scripts/eval_count.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
 	  --ssd-train $(TRAIN) --work $(EVAL_COUNT_DIR) $(EVAL_COUNT_ARGS)
 
@@ -409,8 +407,7 @@ EVAL_COUNT_REAL_DIR  ?= $(CACHE)/eval-count-real
 EVAL_COUNT_REAL_ARGS ?=
 COUNT_REAL_FIXTURE   := tests/fixtures/real/vtest_person_dets.csv
 .PHONY: eval-count-real count-real-fixture
-eval-count-real: deps-real $(EVAL_STAMP)
-	cargo build --bin ssd-edge
+eval-count-real: deps-real $(EVAL_STAMP) edge
 	$(VENV)/bin/python scripts/eval_count_real.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
 	  --video $(VTEST) --work $(EVAL_COUNT_REAL_DIR) $(EVAL_COUNT_REAL_ARGS)
 
@@ -421,8 +418,7 @@ count-real-fixture:
 # (models/README.md): the share of true boxes found, per class and box height.
 EVAL_RECALL_DIR  ?= $(CACHE)/eval-recall
 EVAL_RECALL_ARGS ?=
-eval-recall: train-tool
-	cargo build --bin ssd-edge
+eval-recall: train-tool edge
 	$(VENV)/bin/python scripts/eval_recall.py --ssd-edge $(CARGO_TARGET_DIR)/debug/ssd-edge \
 	  --ssd-train $(TRAIN) --work $(EVAL_RECALL_DIR) $(EVAL_RECALL_ARGS)
 
@@ -432,8 +428,7 @@ eval-recall: train-tool
 # VARIANT_ARGS="--variant NAME=RUN/best --untrained NAME=ARCH" (about a minute per row).
 VARIANT_DIR  ?= $(CACHE)/variants
 VARIANT_ARGS ?= --untrained lite=mobile-lite@0.25+street --untrained dense=mobile-dense@0.25+street
-variant-table: train-tool $(BENCH_STAMP)
-	cargo build --bin ssd-edge
+variant-table: train-tool $(BENCH_STAMP) edge
 	$(VENV)/bin/python scripts/variant_table.py --ssd-train $(TRAIN) --ssd-edge $(EDGE) \
 	  --calib $(MODEL_DIR)/calib/JPEGImages --heldout $(MODEL_DIR)/heldout --work $(VARIANT_DIR) \
 	  --variant shipped=$(MODEL_DIR)/phase3/best --variant phase2=$(MODEL_DIR)/phase2/best \
@@ -444,8 +439,7 @@ variant-table: train-tool $(BENCH_STAMP)
 # model's ~40 fps here, longer on a shared machine).
 SOAK_FRAMES ?= 20000
 SOAK_DIR    ?= $(CACHE)/soak
-soak: deps-apt
-	cargo build --bin ssd-edge
+soak: deps-apt edge
 	mkdir -p $(SOAK_DIR) && rm -f $(SOAK_DIR)/soak.db $(SOAK_DIR)/soak.db-wal $(SOAK_DIR)/soak.db-shm
 	python3 scripts/soak.py -- $(EDGE) run --config deploy/synth.toml --frames $(SOAK_FRAMES) \
 	  --db $(SOAK_DIR)/soak.db

@@ -129,21 +129,21 @@ build() {
     esac
 }
 
-# The SSD-math tests build in the release profile with debug assertions and overflow checks
-# turned back on for ssd-edge alone: the checks of the dev profile (whose dependencies are
+# The SSD-math tests (crate ssd-core) build in the release profile with debug assertions and
+# overflow checks turned back on for ssd-core alone: the checks of the dev profile (whose dependencies are
 # optimised and unchecked, as release's are), while every dependency unit the tests share
 # with the release binary of `build` (same target, profile, flags and features: 96 of the 143
 # units for aarch64 by `cargo test --unit-graph`) is reused rather than compiled again.
 test_profile=(--release
-    --config 'profile.release.package.ssd-edge.debug-assertions=true'
-    --config 'profile.release.package.ssd-edge.overflow-checks=true')
+    --config 'profile.release.package.ssd-core.debug-assertions=true'
+    --config 'profile.release.package.ssd-core.overflow-checks=true')
 
 # Runs one cargo test invocation for the target and insists that tests actually ran: a
 # filter or a renamed file must not turn the check into "0 passed".
 run_tests() {
     local log
     log=$(mktemp)
-    cargo test "${test_profile[@]}" --target "$target" --no-default-features "$@" 2>&1 | tee "$log"
+    cargo test "${test_profile[@]}" --target "$target" -p ssd-core "$@" 2>&1 | tee "$log"
     local passed
     passed=$(awk '/^test result: ok\./ { n += $4 } END { print n + 0 }' "$log")
     rm -f "$log"
@@ -156,7 +156,7 @@ run_tests() {
 unit_build() {
     local t0
     t0=$(now)
-    cargo test "${test_profile[@]}" --target "$target" --no-default-features --no-run \
+    cargo test "${test_profile[@]}" --target "$target" -p ssd-core --no-run \
         --test ssd_reference --lib
     echo "cross: SSD-math tests for $target built in $(elapsed "$t0") s"
 }
@@ -164,8 +164,8 @@ unit_build() {
 unit() {
     local t0
     t0=$(now)
-    # Without default features the library is the SSD math and synthetic scenes only (no
-    # tract), so these test binaries are small and cheap to emulate. Cargo runs them through
+    # ssd-core is the SSD math, synthetic scenes and pixel formats (no tract), so these test
+    # binaries are small and cheap to emulate. Cargo runs them through
     # CARGO_TARGET_<T>_RUNNER (qemu) with the package root as working directory, as on the host.
     run_tests --test ssd_reference
     run_tests --lib -- ssd::

@@ -3,34 +3,28 @@
 //! Data flow of one frame (see README "Architecture"):
 //! `source` -> `image` (preprocess into the model input) -> `model` (tract) ->
 //! `ssd` (decode + NMS into fixed-capacity buffers) -> sinks.
-//! `ssd` and `synth` are shared with the trainer (`train/`), so the boxes a model was trained
-//! with are, by construction, the boxes the board decodes with. So are `netspec` (the network
-//! description and its ONNX writer) and `import` (published detectors into ssd-edge models),
-//! which need no libtorch and so run on the board too (`ssd-edge import`).
+//!
+//! The layers below are crates of their own, shared with the trainer (`train/`): `ssd-core`
+//! (the SSD math, synthetic scenes, pixel formats and preprocessing, input limits; no
+//! runtime) and `ssd-model` (the tract detector, the network description and its ONNX writer,
+//! the importers of published detectors). They are re-exported here under their module names,
+//! so `ssd_edge::ssd` is `ssd_core::ssd`: one path for the board's code and its tests.
 
 pub mod alloc_count;
-pub mod config;
 pub mod count;
-pub mod frame;
 #[cfg(feature = "http")]
 pub mod http;
-pub mod image;
-#[cfg(feature = "runtime")]
-pub mod import;
-pub mod limits;
-#[cfg(feature = "runtime")]
-pub mod model;
-pub mod netspec;
-#[cfg(feature = "runtime")]
 pub mod pipeline;
-pub mod provenance;
+#[cfg(feature = "store")]
+pub mod render;
 pub mod shutdown;
 pub mod sink;
 pub mod snapshot;
 pub mod source;
-pub mod ssd;
 #[cfg(feature = "store")]
 pub mod store;
-pub mod synth;
 pub mod track;
 pub mod wall_clock;
+
+pub use ssd_core::{frame, image, limits, ssd, synth};
+pub use ssd_model::{import, model, netspec, provenance};

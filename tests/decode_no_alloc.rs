@@ -3,7 +3,7 @@
 
 use ssd_edge::ssd::{ConfKind, Decoder, Detections, NmsConfig, PriorConfig, Variances};
 
-#[path = "../benches/support/realistic.rs"]
+#[path = "../crates/ssd-core/benches/support/realistic.rs"]
 mod realistic;
 
 #[path = "support/alloc.rs"]

@@ -6,7 +6,7 @@
 
 use ssd_edge::ssd::{self, ConfKind, Decoder, Detections, NmsConfig, PriorConfig, Variances};
 
-#[path = "../benches/support/realistic.rs"]
+#[path = "../crates/ssd-core/benches/support/realistic.rs"]
 mod realistic;
 
 /// (class, score, box) of the reference decode, best first.

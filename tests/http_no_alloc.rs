@@ -3,6 +3,7 @@
 //! offered to the snapshot slot, under a counting allocator. With nobody asking, the slot
 //! costs an atomic load; a request (or the sink's own refresh) fills it, into buffers
 //! allocated at start-up.
+#![cfg(feature = "http")]
 
 use ssd_edge::count::{Counter, EventTime};
 use ssd_edge::http::state::Info;

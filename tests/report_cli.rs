@@ -1,7 +1,7 @@
 //! `ssd-edge report` as a user runs it, on databases made through the Store API: the table,
 //! CSV and PNG outputs, DST days, clear errors for bad input, and reading a database while a
 //! writer commits to it.
-#![cfg(all(feature = "store", feature = "runtime"))]
+#![cfg(feature = "store")]
 
 mod store_support;
 

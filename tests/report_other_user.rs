@@ -5,7 +5,7 @@
 //!
 //! As root the reader is `nobody` (via `setpriv`, util-linux) on a copy of the binary in the
 //! test's folder; as any other user the folder is made read-only instead.
-#![cfg(all(feature = "store", feature = "runtime"))]
+#![cfg(feature = "store")]
 
 mod store_support;
 

@@ -95,7 +95,7 @@ fn fall_back_day_has_25_hours_and_two_2_oclocks() {
     assert!(door_in(&report).iter().all(|&n| n == 1));
 
     let mut csv = Vec::new();
-    ssd_edge::store::write_csv(&mut csv, &report).unwrap();
+    ssd_edge::render::write_csv(&mut csv, &report).unwrap();
     let csv = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "start,end,door in,lobby entries");
@@ -158,7 +158,7 @@ fn minute_buckets_and_filters() {
     assert_eq!(r.totals, [2, 1]);
 
     let mut table = Vec::new();
-    ssd_edge::store::write_table(&mut table, &r).unwrap();
+    ssd_edge::render::write_table(&mut table, &r).unwrap();
     let table = String::from_utf8(table).unwrap();
     assert!(table.contains("door in  door out"), "{table}");
     assert!(
@@ -169,7 +169,7 @@ fn minute_buckets_and_filters() {
     );
 
     let png = dir.path().join("c.png");
-    ssd_edge::store::render_png(&r, &png).unwrap();
+    ssd_edge::render::render_png(&r, &png).unwrap();
     let img = image::open(&png).unwrap().to_rgb8();
     assert!(img.width() >= 600);
     // The bars are drawn: pixels in the first column's colour exist.

@@ -1,5 +1,6 @@
 //! `ssd-edge detect`: run the model on image files, one JSON line per image on stdout.
 
+use super::default_model::default_model;
 use super::output;
 use anyhow::{bail, Context, Result};
 use image::{ImageFormat, RgbImage};
@@ -7,7 +8,7 @@ use serde::Serialize;
 use ssd_edge::frame::Frame;
 use ssd_edge::image::{annotate, still};
 use ssd_edge::model::meta::parse_threshold;
-use ssd_edge::model::{auto, default_model, Detector, ModelFamily};
+use ssd_edge::model::{auto, Detector, ModelFamily};
 use ssd_edge::source::{self, SourceOptions, SourceSpec};
 use ssd_edge::ssd::Detections;
 use std::collections::HashSet;

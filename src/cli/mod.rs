@@ -2,6 +2,8 @@
 
 mod bench;
 mod cameras;
+mod config;
+mod default_model;
 mod detect;
 mod import;
 mod info;

@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
+use ssd_edge::render;
 use ssd_edge::store::{self, parse_date_bound, Bucket, ReportQuery, Store};
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,9 +68,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report = db.report(&query)?;
     let mut out = std::io::stdout().lock();
     let written = if args.csv {
-        store::write_csv(&mut out, &report)
+        render::write_csv(&mut out, &report)
     } else {
-        store::write_table(&mut out, &report)
+        render::write_table(&mut out, &report)
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => {}
@@ -77,7 +78,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Err(e) => return Err(e).context("writing the report"),
     }
     if let Some(path) = &args.plot {
-        store::render_png(&report, path)?;
+        render::render_png(&report, path)?;
         log::info!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,8 @@
 //! `[http]` for `ssd-edge run`: the listener sink and its snapshot slot, and the wait after
 //! the frames when `serve_after_end` asks for it.
 
+use super::config::EdgeConfig;
 use anyhow::Result;
-use ssd_edge::config::EdgeConfig;
 use ssd_edge::http::state::Info;
 use ssd_edge::http::{HttpConfig, HttpSink};
 use ssd_edge::pipeline::Pipeline;

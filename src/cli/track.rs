@@ -4,9 +4,9 @@
 //! the frame's events and a summary with the totals closes the output, so a detector's saved
 //! output can be counted with the detector out of the loop.
 
+use super::config::EdgeConfig;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use ssd_edge::config::EdgeConfig;
 use ssd_edge::count::{CountSpec, Counter, Event, EventTime};
 use ssd_edge::pipeline::totals_json;
 use ssd_edge::sink::json::TracksJson;

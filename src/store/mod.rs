@@ -8,23 +8,19 @@
 //! - `writer`: the thread that batches events off the frame loop and retries when the disk is
 //!   full or read-only.
 //! - `retention`: pruning old events while hourly totals stay.
-//! - `report` (buckets in local time), `render` (table, CSV) and `chart` (PNG).
+//! - `report`: the counts per bucket (buckets in local time); `crate::render` draws them.
 
-mod chart;
 pub mod config;
 mod error;
 mod lock;
-mod render;
 mod report;
 mod retention;
 mod schema;
 mod write;
 mod writer;
 
-pub use chart::{render_chart, render_png};
 pub use config::StoreConfig;
 pub use error::StoreError;
-pub use render::{write_csv, write_table};
 pub use report::{parse_date_bound, Bucket, Column, Measure, Report, ReportQuery, ReportRow};
 pub use retention::{ClockWatch, PruneStats, CLOCK_BACK_TOLERANCE_MS};
 pub use writer::{StatusHandle, StoreStatus, Writer, WriterMsg};

@@ -43,6 +43,24 @@ struct Track {
     dead: bool,
 }
 
+impl Track {
+    /// The detection `d` matched this track in `frame` (after the filter took it): every
+    /// pass records a match the same way. A lost track is tracked again; a tentative one stays
+    /// tentative until confirmed.
+    fn observe(&mut self, d: &Det, frame: u64) {
+        self.matched = true;
+        self.score = d.score;
+        self.hits = self.hits.saturating_add(1);
+        self.lost_frames = 0;
+        self.observed = self.kf.bbox();
+        self.observed_frame = frame;
+        self.det_box = d.bbox;
+        if self.state == State::Lost {
+            self.state = State::Tracked;
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Det {
     class_id: u16,
@@ -319,16 +337,7 @@ impl Tracker {
                 t.dead = true;
                 continue;
             }
-            t.matched = true;
-            t.score = d.score;
-            t.hits = t.hits.saturating_add(1);
-            t.lost_frames = 0;
-            t.observed = t.kf.bbox();
-            t.observed_frame = self.frame;
-            t.det_box = d.bbox;
-            if t.state == State::Lost {
-                t.state = State::Tracked;
-            }
+            t.observe(d, self.frame);
         }
     }
 
@@ -373,14 +382,7 @@ impl Tracker {
             let last = to_measurement(t.observed);
             let velocity = [(d.z[0] - last[0]) / gap, (d.z[1] - last[1]) / gap];
             t.kf = KalmanBox::with_velocity(d.z, velocity);
-            t.matched = true;
-            t.score = d.score;
-            t.hits = t.hits.saturating_add(1);
-            t.lost_frames = 0;
-            t.observed = t.kf.bbox();
-            t.observed_frame = self.frame;
-            t.det_box = d.bbox;
-            t.state = State::Tracked;
+            t.observe(d, self.frame);
         }
     }
 

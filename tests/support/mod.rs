@@ -10,9 +10,9 @@
 //! ~0.9997 at the box centred on the cell, 60 px (of the 300 px input) wide.
 #![allow(dead_code)]
 
-use ssd_edge::model::onnx_builder::{Dim, GraphBuilder, ModelBuilder, PoolParams};
-use ssd_edge::model::{ChannelOrder, InputSpec, ModelMeta, OutputNames, Provenance};
-use ssd_edge::ssd::{ConfKind, NmsConfig, PriorConfig, PriorScales, Variances};
+use ssd_core::ssd::{ConfKind, NmsConfig, PriorConfig, PriorScales, Variances};
+use ssd_model::model::onnx_builder::{Dim, GraphBuilder, ModelBuilder, PoolParams};
+use ssd_model::model::{ChannelOrder, InputSpec, ModelMeta, OutputNames, Provenance};
 use std::path::{Path, PathBuf};
 
 pub const LABELS: [&str; 3] = ["background", "red", "green"];
@@ -31,13 +31,13 @@ pub fn tiny_priors() -> PriorConfig {
             max_sizes: vec![2.0 * BOX],
         },
         aspect_ratios: vec![vec![]],
-        clip: ssd_edge::ssd::PriorClip::Corners,
+        clip: ssd_core::ssd::PriorClip::Corners,
     }
 }
 
 pub fn tiny_meta() -> ModelMeta {
     ModelMeta {
-        schema_version: ssd_edge::model::meta::SCHEMA_VERSION,
+        schema_version: ssd_model::model::meta::SCHEMA_VERSION,
         architecture: "tiny-colour-ssd".into(),
         labels: LABELS.iter().map(|s| s.to_string()).collect(),
         input: InputSpec {
@@ -114,7 +114,7 @@ impl Tiny {
             &pooled,
             &cw,
             Some(&cb),
-            &ssd_edge::model::onnx_builder::ConvParams::valid(1),
+            &ssd_model::model::onnx_builder::ConvParams::valid(1),
         );
         let conf = g.transpose(&conf, &[0, 2, 3, 1]);
         g.reshape(&conf, &[1, -1, 3]);
@@ -126,7 +126,7 @@ impl Tiny {
             &pooled,
             &lw,
             Some(&lb),
-            &ssd_edge::model::onnx_builder::ConvParams::valid(1),
+            &ssd_model::model::onnx_builder::ConvParams::valid(1),
         );
         let loc = g.transpose(&loc, &[0, 2, 3, 1]);
         g.reshape(&loc, &[1, -1, 4]);

@@ -11,5 +11,5 @@ pub mod trainer;
 
 // Libtorch-free parts that moved to the board crate (so `ssd-edge import` runs on a board),
 // re-exported under their former paths.
-pub use ssd_edge::import::pth;
-pub use ssd_edge::provenance;
+pub use ssd_model::import::pth;
+pub use ssd_model::provenance;

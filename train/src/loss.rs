@@ -36,7 +36,7 @@ impl LossParts {
 
 impl MultiBoxLoss {
     /// `loc_p` [B,P,4], `conf_p` [B,P,C] logits; `loc_t` [B,P,4] encoded targets, `conf_t` [B,P]
-    /// int64 class targets (0 background) as `ssd_edge::ssd::match_priors` fills them.
+    /// int64 class targets (0 background) as `ssd_core::ssd::match_priors` fills them.
     pub fn compute(
         &self,
         loc_p: &Tensor,

@@ -3,10 +3,10 @@
 //! preprocessing for the same image.
 
 use image::RgbImage;
-use ssd_edge::frame::Frame;
-use ssd_edge::image::preprocess::{ChannelOrder, Normalization, Preprocessor};
-use ssd_edge::ssd::iou as box_iou;
-use ssd_edge::synth::Rng;
+use ssd_core::frame::Frame;
+use ssd_core::image::preprocess::{ChannelOrder, Normalization, Preprocessor};
+use ssd_core::ssd::iou as box_iou;
+use ssd_core::synth::Rng;
 use ssd_train::data::augment::{augment, plan, prepare, try_crop, AugmentConfig};
 use ssd_train::data::Sample;
 

@@ -2,8 +2,8 @@
 //! samples skipped and counted, early drop without hanging; and a throughput benchmark
 //! (`cargo test -p ssd-train --test data_loader -- --ignored --nocapture`).
 
-use ssd_edge::ssd::PriorConfig;
-use ssd_edge::synth::SynthConfig;
+use ssd_core::ssd::PriorConfig;
+use ssd_core::synth::SynthConfig;
 use ssd_train::data::{BatchLoader, DataError, Dataset, LoaderConfig, Sample, SynthDataset};
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Sequence frames as training data, and joined data sets.
 
 use image::RgbImage;
-use ssd_edge::synth::{Sequence, SequenceConfig};
+use ssd_core::synth::{Sequence, SequenceConfig};
 use ssd_train::data::{Concat, DataError, Dataset, Sample, SequenceFrames, SynthDataset};
 use std::sync::Arc;
 

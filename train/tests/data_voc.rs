@@ -1,7 +1,7 @@
 //! VOC and COCO readers: round trip through the synthetic writer, and every kind of bad
 //! input -> a clear error naming the file, or a counted skip.
 
-use ssd_edge::synth::{render_scene, SynthConfig};
+use ssd_core::synth::{render_scene, SynthConfig};
 use ssd_train::data::synth_set::{class_names, write_voc, ImageFormat, Split};
 use ssd_train::data::{CocoDataset, DataError, Dataset, VocDataset};
 use std::path::Path;

@@ -93,11 +93,11 @@ fn class_without_ground_truth_has_no_ap() {
 /// The trainer's mAP and the board's per-frame ground-truth score use one matcher: on random
 /// scenes (several classes, overlapping boxes, difficult objects, near-duplicate detections)
 /// the true positives `voc_eval` counts per class are the ones
-/// `ssd_edge::ssd::match_detections` counts frame by frame.
+/// `ssd_core::ssd::match_detections` counts frame by frame.
 #[test]
 fn voc_eval_and_the_boards_frame_matcher_agree() {
-    use ssd_edge::ssd::{match_detections, GtBox, VocRule};
-    use ssd_edge::synth::Rng;
+    use ssd_core::ssd::{match_detections, GtBox, VocRule};
+    use ssd_core::synth::Rng;
     fn random_box(rng: &mut Rng) -> [f32; 4] {
         let (x, y) = (rng.range_f32(0.0, 80.0), rng.range_f32(0.0, 80.0));
         let (w, h) = (rng.range_f32(5.0, 30.0), rng.range_f32(5.0, 30.0));

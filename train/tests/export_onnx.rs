@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use prost::Message;
-use ssd_edge::model::{InputSpec, ModelMeta};
+use ssd_model::model::{InputSpec, ModelMeta};
 use ssd_train::export::{build_onnx, export, meta_for};
 use ssd_train::net::{NetSpec, SsdNet};
 use tch::{nn, Device, Kind, Tensor};

@@ -488,7 +488,7 @@ fn cli_refuses_bad_fine_tuning_options() {
 /// is an error. The CLI trains on the subset and records its classes.
 #[test]
 fn voc_class_subset() {
-    use ssd_edge::synth::SynthConfig;
+    use ssd_core::synth::SynthConfig;
     use ssd_train::data::synth_set::{write_voc, ImageFormat, Split};
     use ssd_train::data::{Dataset, VocDataset};
     let dir = tempfile::tempdir().unwrap();
@@ -620,7 +620,7 @@ fn coco_subset_skips_empty_images() {
 /// `ssd-train train --coco` with a class subset, on synthetic scenes written as COCO.
 #[test]
 fn coco_cli_trains_on_a_subset() {
-    use ssd_edge::synth::{SynthConfig, CLASS_NAMES};
+    use ssd_core::synth::{SynthConfig, CLASS_NAMES};
     use ssd_train::data::{Dataset, SynthDataset};
     let dir = tempfile::tempdir().unwrap();
     let cfg = SynthConfig::default();

@@ -155,7 +155,7 @@ fn bad_files_and_arguments_are_clear_errors() {
     );
     let o = import(&TV, &prefixed, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let det = ssd_edge::model::Detector::load(&out, None).unwrap();
+    let det = ssd_model::model::Detector::load(&out, None).unwrap();
     let m = det.meta();
     assert_eq!(m.architecture, "tv-ssdlite320-mnv3");
     assert_eq!(m.labels.len(), 91);
@@ -189,7 +189,7 @@ fn bad_files_and_arguments_are_clear_errors() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let q = ssd_edge::model::Detector::load(&int8, None).unwrap();
+    let q = ssd_model::model::Detector::load(&int8, None).unwrap();
     assert_eq!(q.meta().decode, m.decode);
     assert_eq!(q.meta().priors, m.priors);
     assert_eq!(q.meta().labels, m.labels);

@@ -15,9 +15,9 @@ use std::path::Path;
 use std::process::Command;
 
 use serde::Deserialize;
-use ssd_edge::frame::Frame;
-use ssd_edge::model::Detector;
-use ssd_edge::ssd::Detections;
+use ssd_core::frame::Frame;
+use ssd_core::ssd::Detections;
+use ssd_model::model::Detector;
 use ssd_train::import::{self, Family, ImportOptions};
 
 #[derive(Deserialize)]
@@ -91,7 +91,7 @@ fn check(family: Family, arch: &str, seed: u64, legacy: bool) {
     let mut total = 0;
     let mut worst = Worst::default();
     for img in &r.images {
-        let rgb = ssd_edge::image::still::read_rgb(&dir.path().join(&img.file))
+        let rgb = ssd_core::image::still::read_rgb(&dir.path().join(&img.file))
             .unwrap()
             .image;
         let (w, h) = (rgb.width() as f32, rgb.height() as f32);

@@ -1,8 +1,8 @@
 //! MultiBox loss against ssd.pytorch's values in the repository's reference fixture
-//! (tests/fixtures/README.md): targets matched with `ssd_edge::ssd::match_priors` (threshold
+//! (tests/fixtures/README.md): targets matched with `ssd_core::ssd::match_priors` (threshold
 //! 0.5, clipped VOC priors), then our loss on the reference's loc/conf predictions.
 
-use ssd_edge::ssd::{match_priors, PriorConfig, Variances};
+use ssd_core::ssd::{match_priors, PriorConfig, Variances};
 use ssd_train::loss::MultiBoxLoss;
 use tch::{Device, Kind, Tensor};
 

@@ -148,7 +148,7 @@ fn head_output_follows_prior_order() {
 /// (the loader's targets and validation decoding read the same field).
 #[test]
 fn exported_variances_are_the_net_specs() {
-    use ssd_edge::ssd::Variances;
+    use ssd_core::ssd::Variances;
     let mut spec = ssd_train::net::NetSpec::from_name("tiny", 4).unwrap();
     assert_eq!(spec.variances, Variances::default());
     spec.variances = Variances {
@@ -159,7 +159,7 @@ fn exported_variances_are_the_net_specs() {
     let meta = ssd_train::export::meta_for(
         &spec,
         &names,
-        ssd_edge::model::InputSpec::imagenet_rgb(300),
+        ssd_model::model::InputSpec::imagenet_rgb(300),
         Default::default(),
     );
     assert_eq!(meta.variances, spec.variances);
@@ -169,7 +169,7 @@ fn exported_variances_are_the_net_specs() {
 /// new boxes: a model trained on the street priors decodes with them on the board.
 #[test]
 fn a_prior_preset_replaces_the_boxes_and_reaches_the_metadata() {
-    use ssd_edge::ssd::PriorConfig;
+    use ssd_core::ssd::PriorConfig;
     let plain = NetSpec::from_name("mobile@0.25", 4).unwrap();
     let street = NetSpec::from_name("mobile@0.25+street", 4).unwrap();
     assert_eq!(street.arch, "mobile@0.25+street");
@@ -184,7 +184,7 @@ fn a_prior_preset_replaces_the_boxes_and_reaches_the_metadata() {
     let meta = ssd_train::export::meta_for(
         &street,
         &names,
-        ssd_edge::model::InputSpec::imagenet_rgb(300),
+        ssd_model::model::InputSpec::imagenet_rgb(300),
         Default::default(),
     );
     assert_eq!(meta.priors.grid(), Some(&PriorConfig::ssd300_street()));

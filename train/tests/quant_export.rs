@@ -2,9 +2,9 @@
 //! the int8 model loads in the board's `Detector`, runs integer kernels, keeps the board
 //! metadata, and detects like the float model on a calibration image.
 
-use ssd_edge::frame::Frame;
-use ssd_edge::model::{Detector, InputSpec};
-use ssd_edge::ssd::Detections;
+use ssd_core::frame::Frame;
+use ssd_core::ssd::Detections;
+use ssd_model::model::{Detector, InputSpec};
 use ssd_train::export::{export, meta_for};
 use ssd_train::net::{NetSpec, SsdNet};
 use ssd_train::quant::{self, fixtures, QuantizeOptions};

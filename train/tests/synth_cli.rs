@@ -1,6 +1,6 @@
 //! `ssd-train synth` and `ssd-train eval --gt --dets` driven as a user would.
 
-use ssd_edge::synth::{Sequence, SequenceConfig, CLASS_NAMES};
+use ssd_core::synth::{Sequence, SequenceConfig, CLASS_NAMES};
 use ssd_train::data::synth_set::class_names;
 use ssd_train::data::{Dataset, VocDataset};
 use std::process::Command;
@@ -68,7 +68,7 @@ fn synth_sequence_writes_frames_tracks_and_counts() {
             .unwrap();
     let mut seq = Sequence::new(
         SequenceConfig {
-            scene: ssd_edge::synth::SynthConfig::with_size(320, 240),
+            scene: ssd_core::synth::SynthConfig::with_size(320, 240),
             ..Default::default()
         },
         9,

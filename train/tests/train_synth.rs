@@ -27,8 +27,8 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
 /// emit), with random classes and random scores. This is the chance level the trained
 /// network must beat, measured on the same validation scenes as `ssd-train train` uses.
 fn chance_map(val_images: usize) -> f64 {
-    use ssd_edge::ssd::{center_to_corner, PriorConfig};
-    use ssd_edge::synth::{Rng, SynthConfig};
+    use ssd_core::ssd::{center_to_corner, PriorConfig};
+    use ssd_core::synth::{Rng, SynthConfig};
     use ssd_train::data::SynthDataset;
     use ssd_train::eval::{evaluate_detector, ScoredBox};
     const CHANCE_DETS: usize = 200;
@@ -161,7 +161,7 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
         .status()
         .unwrap();
     assert!(st.success());
-    let det = ssd_edge::model::Detector::load(&onnx, None).unwrap();
+    let det = ssd_model::model::Detector::load(&onnx, None).unwrap();
     assert_eq!(
         det.meta().labels,
         vec!["background", "person", "car", "bicycle"]
@@ -222,12 +222,12 @@ fn tiny_learns_synthetic_scenes_and_resumes() {
 /// must be found on both sides with the same class, score and box (1e-3).
 fn export_matches_the_checkpoints_own_forward(
     checkpoint: &Path,
-    mut det: ssd_edge::model::Detector,
+    mut det: ssd_model::model::Detector,
 ) {
-    use ssd_edge::frame::Frame;
-    use ssd_edge::image::Preprocessor;
-    use ssd_edge::ssd::{ConfKind, Decoder, Detection, Detections, NmsConfig};
-    use ssd_edge::synth::SynthConfig;
+    use ssd_core::frame::Frame;
+    use ssd_core::image::Preprocessor;
+    use ssd_core::ssd::{ConfKind, Decoder, Detection, Detections, NmsConfig};
+    use ssd_core::synth::SynthConfig;
     use ssd_train::data::{Dataset, SynthDataset};
     const THRESHOLD: f32 = 0.02;
     const MARGIN: f32 = 2e-3;

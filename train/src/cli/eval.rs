@@ -7,9 +7,9 @@
 //! exact decode + NMS the board runs.
 
 use anyhow::{bail, Context};
-use ssd_edge::frame::Frame;
-use ssd_edge::model::Detector;
-use ssd_edge::ssd::Detections;
+use ssd_core::frame::Frame;
+use ssd_core::ssd::Detections;
+use ssd_model::model::Detector;
 use ssd_train::data::coco::{read_json, CocoFile, CocoResult};
 use ssd_train::data::VocDataset;
 use ssd_train::eval::{coco, evaluate_detector, ScoredBox};
@@ -71,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(m), _) => Some(m.clone()),
         (None, Some(ckpt)) => {
             exported = TempOnnx::new();
-            let prov = ssd_edge::model::Provenance::default();
+            let prov = ssd_model::model::Provenance::default();
             ssd_train::export::export_checkpoint(ckpt, &exported.0, prov, args.threshold)
                 .with_context(|| format!("exporting checkpoint {}", ckpt.display()))?;
             Some(exported.0.clone())

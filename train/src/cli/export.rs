@@ -21,7 +21,7 @@ pub struct Args {
     pub metrics: Vec<(String, f64)>,
     /// The model's own score threshold for reported detections (`detection_threshold` in the
     /// metadata; `detect` and `run` use it unless told otherwise).
-    #[arg(long, default_value_t = 0.5, value_parser = ssd_edge::model::meta::parse_threshold)]
+    #[arg(long, default_value_t = 0.5, value_parser = ssd_model::model::meta::parse_threshold)]
     pub detection_threshold: f32,
 }
 
@@ -32,7 +32,7 @@ fn parse_metric(s: &str) -> Result<(String, f64), String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut prov = ssd_edge::model::Provenance {
+    let mut prov = ssd_model::model::Provenance {
         dataset: args.dataset,
         command: Some(ssd_train::provenance::command_line()),
         ..Default::default()

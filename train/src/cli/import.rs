@@ -1,5 +1,5 @@
 //! `ssd-train import`: published PyTorch weights to an ONNX model ready for the board. A thin
-//! delegate to the board crate's importer (`ssd_edge::import`), which `ssd-edge import` runs
+//! delegate to the board crate's importer (`ssd_model::import`), which `ssd-edge import` runs
 //! too: the same files, the same errors, the same model.
 
 use std::path::PathBuf;
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command: Some(ssd_train::provenance::command_line()),
     };
     let imported = import::import(&opts)?;
-    ssd_edge::import::write_model(&imported.onnx, &args.out)?;
+    ssd_model::import::write_model(&imported.onnx, &args.out)?;
     let m = &imported.meta;
     log::info!(
         "wrote {} ({}, {} classes, {}x{} input, {} priors, {} parameters)",

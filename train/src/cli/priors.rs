@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use ssd_edge::ssd::{center_to_corner, iou};
-use ssd_edge::synth::{aspect_range, Rng, CLASS_NAMES};
+use ssd_core::ssd::{center_to_corner, iou};
+use ssd_core::synth::{aspect_range, Rng, CLASS_NAMES};
 use ssd_train::net::NetSpec;
 
 /// Bins of the object's longer side in pixels of the 300x300 input.

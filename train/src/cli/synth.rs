@@ -2,7 +2,7 @@
 //! with ground-truth tracks and line crossings.
 
 use anyhow::{bail, Context};
-use ssd_edge::synth::{SequenceConfig, SynthConfig, CLASS_NAMES};
+use ssd_core::synth::{SequenceConfig, SynthConfig, CLASS_NAMES};
 use ssd_train::data::synth_set::{write_sequence, write_voc, ImageFormat, Split};
 use std::path::PathBuf;
 use std::process::ExitCode;

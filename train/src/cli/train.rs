@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use ssd_edge::image::preprocess::Normalization;
+use ssd_core::image::preprocess::Normalization;
 use ssd_train::data::{
     CocoDataset, Concat, Dataset, LoadStats, SequenceFrames, SynthDataset, VocDataset,
 };
@@ -385,8 +385,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if !(0.0..=1.0).contains(&args.edge_cut) {
                     bail!("--edge-cut is a chance, in 0..1: {}", args.edge_cut);
                 }
-                let cfg = ssd_edge::synth::SynthConfig::default();
-                let train_cfg = ssd_edge::synth::SynthConfig {
+                let cfg = ssd_core::synth::SynthConfig::default();
+                let train_cfg = ssd_core::synth::SynthConfig {
                     edge_cut: args.edge_cut,
                     ..cfg.clone()
                 };
@@ -402,7 +402,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 );
                 let (train, val) = if args.sequence_frames > 0 {
                     // the scenes `ssd-train synth --sequence` writes, as the evaluations read
-                    let seq_cfg = ssd_edge::synth::SequenceConfig {
+                    let seq_cfg = ssd_core::synth::SequenceConfig {
                         scene: cfg,
                         ..Default::default()
                     };

@@ -11,10 +11,10 @@
 
 use super::{DataError, Sample};
 use image::RgbImage;
-use ssd_edge::frame::Frame;
-use ssd_edge::image::preprocess::{bilinear, Normalization, Preprocessor};
-use ssd_edge::ssd::{iou, CornerBox};
-use ssd_edge::synth::Rng;
+use ssd_core::frame::Frame;
+use ssd_core::image::preprocess::{bilinear, Normalization, Preprocessor};
+use ssd_core::ssd::{iou, CornerBox};
+use ssd_core::synth::Rng;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AugmentConfig {

@@ -8,9 +8,9 @@
 
 use super::augment::{prepare, AugmentConfig, Targets};
 use super::{DataError, Dataset};
-use ssd_edge::image::preprocess::Normalization;
-use ssd_edge::ssd::{match_priors, CenterBox, Variances};
-use ssd_edge::synth::Rng;
+use ssd_core::image::preprocess::Normalization;
+use ssd_core::ssd::{match_priors, CenterBox, Variances};
+use ssd_core::synth::Rng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;

@@ -9,7 +9,7 @@ pub mod synth_set;
 pub mod voc;
 
 use image::RgbImage;
-use ssd_edge::ssd::CornerBox;
+use ssd_core::ssd::CornerBox;
 use std::path::PathBuf;
 
 pub use augment::AugmentConfig;

@@ -4,7 +4,7 @@
 
 use super::voc::{write_annotation, VocAnnotation, VocObject};
 use super::{check_index, DataError, Dataset, Sample};
-use ssd_edge::synth::{
+use ssd_core::synth::{
     render_scene, GtObject, Sequence, SequenceConfig, SynthConfig, CLASS_NAMES, NUM_CLASSES,
 };
 use std::io::Write as _;
@@ -95,7 +95,7 @@ impl SequenceFrames {
 
     /// The seed of training sequence `index`.
     pub fn sequence_seed(&self, index: usize) -> u64 {
-        ssd_edge::synth::rng::mix_seed(&[self.seed, 0x5E9F, index as u64])
+        ssd_core::synth::rng::mix_seed(&[self.seed, 0x5E9F, index as u64])
     }
 }
 
@@ -229,7 +229,7 @@ pub fn write_voc(
     let n_train = (count as f32 * split.train).round() as usize;
     let n_val = ((count as f32 * split.val).round() as usize).min(count - n_train);
     let mut lists: [Vec<String>; 3] = Default::default();
-    let mut renderer = ssd_edge::synth::Renderer::new();
+    let mut renderer = ssd_core::synth::Renderer::new();
     let mut img = image::RgbImage::new(cfg.width, cfg.height);
     let mut gt = Vec::new();
     for i in 0..count {

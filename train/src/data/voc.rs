@@ -9,7 +9,7 @@ use super::{
     boxes_per_class, clip_normalise, count_empty, drop_empty, load_entry, DataError, Dataset,
     DiskEntry, LoadStats, Sample,
 };
-use ssd_edge::ssd::CornerBox;
+use ssd_core::ssd::CornerBox;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

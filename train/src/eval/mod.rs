@@ -1,6 +1,6 @@
 //! Detection metrics: Pascal VOC AP (VOC2007 11-point and all-point, difficult ignored) and
 //! COCO AP@[.5:.95] as pycocotools computes it; `evaluate_detector` runs any detector (an
-//! ONNX model through `ssd_edge::model::Detector`, or a training checkpoint) over a data set
+//! ONNX model through `ssd_model::model::Detector`, or a training checkpoint) over a data set
 //! and reports both.
 
 pub mod coco;
@@ -96,7 +96,7 @@ impl std::fmt::Display for EvalReport {
 
 /// Run `detect` on every sample of `data` and score it. `detect` returns detections with
 /// normalised boxes and 0-based data-set classes (model class - 1). Used by the ONNX path
-/// (`ssd_edge::model::Detector`) and by checkpoint evaluation.
+/// (`ssd_model::model::Detector`) and by checkpoint evaluation.
 pub fn evaluate_detector<F>(data: &dyn Dataset, mut detect: F) -> Result<EvalReport, EvalError>
 where
     F: FnMut(usize, &Sample) -> Result<Vec<ScoredBox>, String>,

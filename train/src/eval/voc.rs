@@ -1,11 +1,11 @@
 //! Pascal VOC average precision as the devkit (and py-faster-rcnn's `voc_eval`) defines it:
 //! detections of a class sorted by score, each matched in its image by the board's VOC rule
-//! (`ssd_edge::ssd::VocRule::match_one`: the ground truth of highest overlap; overlap >
+//! (`ssd_core::ssd::VocRule::match_one`: the ground truth of highest overlap; overlap >
 //! threshold and not yet taken -> true positive, taken -> false positive (duplicate),
 //! difficult -> ignored; otherwise false positive). AP is the 11-point interpolated precision
 //! (VOC2007) or the area under the monotone precision envelope (VOC2010+ "all points").
 
-use ssd_edge::ssd::{GtBox, MatchOutcome};
+use ssd_core::ssd::{GtBox, MatchOutcome};
 
 #[derive(Clone, Debug)]
 pub struct VocGt {
@@ -25,7 +25,7 @@ pub struct VocDet {
 }
 
 /// The per-image matching rule, shared with the board's ground-truth score.
-pub type VocParams = ssd_edge::ssd::VocRule;
+pub type VocParams = ssd_core::ssd::VocRule;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VocClassResult {

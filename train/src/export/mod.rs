@@ -1,17 +1,17 @@
 //! ONNX export of a trained network: the graph writer is the board crate's
-//! (`ssd_edge::netspec::onnx`, shared with `import`), which takes each parameter by name from
+//! (`ssd_model::netspec::onnx`, shared with `import`), which takes each parameter by name from
 //! a lookup; this module is the trainer's side of it, the lookup into a tch VarStore, and the
 //! checkpoint-to-model command.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use ssd_edge::model::ModelMeta;
+use ssd_model::model::ModelMeta;
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
 use crate::net::NetSpec;
 
-pub use ssd_edge::netspec::onnx::{
+pub use ssd_model::netspec::onnx::{
     meta_for, utc_now, ExportError, Weights, CONF_NAME, INPUT_NAME, LOC_NAME,
 };
 
@@ -44,7 +44,7 @@ pub fn build_onnx_with(
     w: &Weights,
     meta: &ModelMeta,
 ) -> Result<Vec<u8>, ExportError> {
-    ssd_edge::netspec::onnx::build_onnx(spec, w, meta, PRODUCER)
+    ssd_model::netspec::onnx::build_onnx(spec, w, meta, PRODUCER)
 }
 
 pub fn export(
@@ -66,7 +66,7 @@ pub fn export(
 pub fn export_checkpoint(
     checkpoint: &Path,
     out: &Path,
-    mut provenance: ssd_edge::model::Provenance,
+    mut provenance: ssd_model::model::Provenance,
     detection_threshold: f32,
 ) -> Result<ModelMeta, crate::trainer::TrainError> {
     use crate::trainer::{checkpoint as ckpt, TrainError, TrainState};

@@ -1,5 +1,5 @@
 //! SSD networks: one architecture description per configuration (`spec::NetSpec`, the board
-//! crate's `ssd_edge::netspec`, re-exported here), from which the tch module
+//! crate's `ssd_model::netspec`, re-exported here), from which the tch module
 //! (`model::SsdNet`) and the ONNX graph (`crate::export`) are both built.
 
 pub mod model;
@@ -7,8 +7,8 @@ pub mod model;
 use std::path::PathBuf;
 
 pub use model::{load_weights, SsdNet};
-pub use ssd_edge::netspec as spec;
-pub use ssd_edge::netspec::{ssdlite_v2, NetSpec, SpecError};
+pub use ssd_model::netspec as spec;
+pub use ssd_model::netspec::{ssdlite_v2, NetSpec, SpecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {

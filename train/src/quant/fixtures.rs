@@ -3,15 +3,15 @@
 //! metadata like an exported model does.
 
 use super::micro::value_info;
-use ssd_edge::model::onnx_builder::{attr, node, tensor_f32};
-use ssd_edge::synth::Rng;
+use ssd_core::synth::Rng;
+use ssd_model::model::onnx_builder::{attr, node, tensor_f32};
 use std::path::Path;
 use tract_onnx::pb::{
     tensor_proto::DataType, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     StringStringEntryProto, TensorProto,
 };
 
-/// Weights are uniform in [-1, 1) from the project's one RNG (`ssd_edge::synth::Rng`).
+/// Weights are uniform in [-1, 1) from the project's one RNG (`ssd_core::synth::Rng`).
 struct Builder {
     rng: Rng,
     nodes: Vec<NodeProto>,

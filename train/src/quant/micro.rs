@@ -10,7 +10,7 @@ use super::rewrite::{
     act_params, dequantize_node, qlinear_conv, quantize_node, ActQuant, WeightScale,
 };
 use super::QuantError;
-use ssd_edge::model::onnx_builder::{node, tensor_f32};
+use ssd_model::model::onnx_builder::{node, tensor_f32};
 use std::time::{Duration, Instant};
 use tract_onnx::pb::{
     tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto, NodeProto,

@@ -21,7 +21,7 @@ use calibrate::RangeMethod;
 use graph::ConvSite;
 use report::{AccuracyReport, LayerReport, ModelTiming, OutputDiff, QuantReport};
 use rewrite::WeightScale;
-use ssd_edge::image::preprocess::ChannelOrder;
+use ssd_core::image::preprocess::ChannelOrder;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,14 +60,14 @@ pub enum QuantError {
 
 /// The model input and its normalisation, read from the model's `ssd_edge.input` metadata (or
 /// a sidecar): the board's own type, so calibration preprocesses as the board does.
-pub use ssd_edge::image::preprocess::InputSpec;
+pub use ssd_core::image::preprocess::InputSpec;
 
 /// What the quantizer needs from the model's metadata.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
     pub input: InputSpec,
     /// What the conf output holds (softmax or sigmoid before comparing scores).
-    pub conf_kind: ssd_edge::ssd::ConfKind,
+    pub conf_kind: ssd_core::ssd::ConfKind,
     pub conf_output: Option<String>,
 }
 
@@ -80,7 +80,7 @@ struct RawInput {
     std: [f32; 3],
     scale: f32,
     #[serde(default)]
-    resize: ssd_edge::image::preprocess::Resize,
+    resize: ssd_core::image::preprocess::Resize,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -102,7 +102,7 @@ impl ModelInfo {
         if input.width == 0 || input.height == 0 || input.std.contains(&0.0) {
             return Err("input size and std must be non-zero".into());
         }
-        use ssd_edge::ssd::ConfKind;
+        use ssd_core::ssd::ConfKind;
         let conf_kind = match conf_kind.as_deref() {
             Some("logits") | None => ConfKind::Logits,
             Some("scores") => ConfKind::Scores,
@@ -347,7 +347,7 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
         model: opts.model.display().to_string(),
         out: opts.out.display().to_string(),
         // Home-relative, so the same files calibrated on another machine give the same bytes.
-        calib_dir: ssd_edge::provenance::portable_command(
+        calib_dir: ssd_model::provenance::portable_command(
             &[String::new(), opts.calib.display().to_string()],
             None,
             None,
@@ -528,16 +528,16 @@ fn compare_outputs(
         let classes = *shape.last().unwrap_or(&1);
         let (mut fs, mut qs) = (micro::as_f32(&fo[ci])?, micro::as_f32(&qo[ci])?);
         match info.conf_kind {
-            ssd_edge::ssd::ConfKind::Logits => {
+            ssd_core::ssd::ConfKind::Logits => {
                 softmax_rows(&mut fs, classes);
                 softmax_rows(&mut qs, classes);
             }
-            ssd_edge::ssd::ConfKind::Sigmoid => {
+            ssd_core::ssd::ConfKind::Sigmoid => {
                 for x in fs.iter_mut().chain(qs.iter_mut()) {
                     *x = 1.0 / (1.0 + (-*x).exp());
                 }
             }
-            ssd_edge::ssd::ConfKind::Scores => {}
+            ssd_core::ssd::ConfKind::Scores => {}
         }
         for (a, b) in fs.iter().zip(&qs) {
             let d = (a - b).abs();
@@ -554,9 +554,9 @@ fn compare_outputs(
         "scores ({}{})",
         names[conf_ix.unwrap_or(0)],
         match info.conf_kind {
-            ssd_edge::ssd::ConfKind::Logits => ", softmax",
-            ssd_edge::ssd::ConfKind::Sigmoid => ", sigmoid",
-            ssd_edge::ssd::ConfKind::Scores => "",
+            ssd_core::ssd::ConfKind::Logits => ", softmax",
+            ssd_core::ssd::ConfKind::Sigmoid => ", sigmoid",
+            ssd_core::ssd::ConfKind::Scores => "",
         }
     );
     Ok(AccuracyReport {

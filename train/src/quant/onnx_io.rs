@@ -1,5 +1,5 @@
 //! Reading and writing ONNX protobufs, and reading tensors and attributes back (constructors
-//! are the board's `ssd_edge::model::onnx_builder`). The graph is edited as `tract_onnx::pb` structs so everything tract does not look at
+//! are the board's `ssd_model::model::onnx_builder`). The graph is edited as `tract_onnx::pb` structs so everything tract does not look at
 //! (metadata_props, doc strings, value_info) survives the round trip.
 
 use super::QuantError;

@@ -1,11 +1,11 @@
 //! Image -> model input for calibration and the accuracy check, through the board's own
-//! preprocessing (`ssd_edge::image::Preprocessor`: bilinear resize with half-pixel centres,
+//! preprocessing (`ssd_core::image::Preprocessor`: bilinear resize with half-pixel centres,
 //! `(pixel * scale - mean[c]) / std[c]` in the model's channel order, NCHW). Calibrating on
 //! differently preprocessed pixels would calibrate the wrong ranges.
 
 use super::InputSpec;
-use ssd_edge::frame::Frame;
-use ssd_edge::image::preprocess::Preprocessor;
+use ssd_core::frame::Frame;
+use ssd_core::image::preprocess::Preprocessor;
 use tract_onnx::prelude::*;
 
 pub fn to_tensor(img: &image::RgbImage, input: &InputSpec) -> Result<Tensor, String> {

@@ -13,7 +13,7 @@
 
 use super::graph::{consumers, ConvSite, Fused};
 use super::QuantError;
-use ssd_edge::model::onnx_builder::{node, tensor_f32, tensor_i32, tensor_i8};
+use ssd_model::model::onnx_builder::{node, tensor_f32, tensor_i32, tensor_i8};
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 

@@ -72,7 +72,7 @@ pub fn run(spec: &NetSpec, opts: &BenchOptions) -> Result<BenchReport, TrainErro
         },
     };
     let names = (1..spec.num_classes).map(|i| format!("class{i}")).collect();
-    let input = ssd_edge::model::InputSpec::imagenet_rgb(spec.input_size as u32);
+    let input = ssd_model::model::InputSpec::imagenet_rgb(spec.input_size as u32);
     let mut trainer = Trainer::new(spec.clone(), optim, names, input, Device::Cpu)?;
     let s = spec.input_size;
     let x: Vec<f32> = Tensor::randn([1, 3, s as i64, s as i64], (Kind::Float, Device::Cpu))
@@ -211,7 +211,7 @@ pub fn loader(
     use crate::data::{AugmentConfig, BatchLoader, Dataset, LoaderConfig, SynthDataset};
     use std::sync::Arc;
     let ds: Arc<dyn Dataset> = Arc::new(SynthDataset::new(Default::default(), 1, images));
-    let priors = ssd_edge::ssd::PriorConfig::ssd300_voc().generate();
+    let priors = ssd_core::ssd::PriorConfig::ssd300_voc().generate();
     let mut cfg = LoaderConfig::training(priors, batch, 0);
     cfg.workers = workers.max(1);
     cfg.augment = augment.then(AugmentConfig::ssd);

@@ -27,7 +27,7 @@ pub struct TrainState {
     pub optim: OptimConfig,
     /// The normalisation the data loader applied: exported into the model metadata so the
     /// board preprocesses frames the way the network was trained.
-    pub input: ssd_edge::model::InputSpec,
+    pub input: ssd_model::model::InputSpec,
     pub best_map: Option<f64>,
     pub history: Vec<EpochMetrics>,
     /// Free-form facts about the run (data set, command line, seed) for the model card.
@@ -40,7 +40,7 @@ impl TrainState {
         spec: &NetSpec,
         optim: OptimConfig,
         class_names: Vec<String>,
-        input: ssd_edge::model::InputSpec,
+        input: ssd_model::model::InputSpec,
     ) -> Self {
         Self {
             version: STATE_VERSION,

@@ -1,15 +1,15 @@
 //! mAP of the network being trained: each validation image resized and normalised as the
 //! loader does (no augmentation), forward in inference mode, decoded with the board's
-//! decoder (`ssd_edge::ssd::Decoder`), scored by `crate::eval`.
+//! decoder (`ssd_core::ssd::Decoder`), scored by `crate::eval`.
 
-use ssd_edge::ssd::{ConfKind, Decoder, Detections, NmsConfig};
-use ssd_edge::synth::Rng;
+use ssd_core::ssd::{ConfKind, Decoder, Detections, NmsConfig};
+use ssd_core::synth::Rng;
 
 use super::{TrainError, Trainer};
 use crate::data::augment::prepare;
 use crate::data::Dataset;
 use crate::eval::{evaluate_detector, EvalReport, ScoredBox};
-use ssd_edge::image::preprocess::Normalization;
+use ssd_core::image::preprocess::Normalization;
 
 pub fn evaluate(
     trainer: &Trainer,

@@ -14,7 +14,7 @@ use super::{
 use crate::data::{AugmentConfig, BatchLoader, Dataset, LoaderConfig};
 use crate::import::backbone::{backbone_parameters, load_backbone, Backbone};
 use crate::net::NetSpec;
-use ssd_edge::image::preprocess::Normalization;
+use ssd_core::image::preprocess::Normalization;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScheduleKind {

@@ -139,7 +139,7 @@ impl Trainer {
         spec: NetSpec,
         optim: OptimConfig,
         class_names: Vec<String>,
-        input: ssd_edge::model::InputSpec,
+        input: ssd_model::model::InputSpec,
         device: Device,
     ) -> Result<Self, TrainError> {
         let vs = nn::VarStore::new(device);

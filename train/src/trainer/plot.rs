@@ -1,11 +1,11 @@
 //! `plot.png`: training loss (left panel, red) and validation mAP (right panel, blue) per
 //! epoch, drawn with the `image` crate. No system fonts: axis limits are written in the
-//! board's built-in pixel font (`ssd_edge::image::font`).
+//! board's built-in pixel font (`ssd_core::image::font`).
 
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use ssd_edge::image::font::{draw_text, put};
+use ssd_core::image::font::{draw_text, put};
 
 use super::metrics::EpochMetrics;
 use super::TrainError;
