@@ -2,28 +2,27 @@
 //!
 //! The network thread owns rumqttc's connection and does nothing but drive it: it forwards
 //! connects, losses, packet ids and acknowledgements, and waits out the back-off between
-//! attempts. The MQTT thread owns everything else: the outbox of events not yet acknowledged,
-//! the retained state (totals, occupancy), discovery, stats. It publishes only while
-//! connected, so a request never waits in rumqttc across a reconnect.
-//!
-//! At-least-once for events: an event leaves the outbox only on its PubAck. rumqttc reports
-//! the packet id of each publish (`Outgoing::Publish`) in the order the publishes were
-//! handed to it, which is how a PubAck is matched to its event. On a lost connection every
-//! event sent but not acknowledged goes back into the outbox and is sent again, in order,
-//! after the next connect (clean session: the broker keeps nothing for us). A consumer can
-//! drop duplicates by (`run`, `seq`).
+//! attempts. The MQTT thread ([`Worker`]) owns everything else and is the wiring between its
+//! parts: the [`Outbox`] of events not yet acknowledged (at-least-once: an event leaves it
+//! only on its PubAck, and what a lost connection leaves unacknowledged is sent again, in
+//! order, after the next connect), the [`Retained`] state (totals, occupancy, availability,
+//! discovery), the [`Gaps`] read back from the store, and the [`Session`] (connection state,
+//! link counters, stats). It publishes only while connected, so a request never waits in
+//! rumqttc across a reconnect.
 
 use super::config::MqttConfig;
 use super::discovery::Discovery;
+use super::gaps::Gaps;
+use super::outbox::Outbox;
+use super::retained::{Message, Retained};
+use super::session::{Session, StatsClock};
 use super::topics::{event_json, stats_json, LinkStats, Topics};
 use super::{CountKeys, Gap, Msg, StoreLink};
-use crate::count::{Event, TotalKey};
 use crate::sink::{RunStats, SinkError};
 use rumqttc::{
     Client, ClientError, Connection, Event as MqttEvent, Incoming, LastWill, MqttOptions,
     MqttState, Outgoing, QoS, Transport,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -37,10 +36,6 @@ const REQUESTS: usize = 512;
 const INFLIGHT: u16 = 100;
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Overflow ranges kept for reading back from the store; past this, the last one grows
-/// (events between are then sent twice, never lost).
-const MAX_GAPS: usize = 1024;
-const REPLAY_EVERY: Duration = Duration::from_secs(1);
 
 /// What the network thread tells the MQTT thread.
 enum Net {
@@ -54,18 +49,6 @@ enum Net {
     Published(u16),
     AwaitAck,
     Acked(u16),
-}
-
-struct Pending {
-    event: Event,
-    total: Option<u64>,
-    replayed: bool,
-}
-
-/// One publish handed to rumqttc, waiting for its packet id.
-enum Tag {
-    Event(u64, Pending),
-    Other,
 }
 
 pub(super) fn spawn(
@@ -125,40 +108,20 @@ pub(super) fn spawn(
         .discovery
         .then(|| Discovery::new(&cfg.discovery_prefix, &device, &topics, model));
     let worker = Worker {
-        addr: format!("{}:{}", cfg.host, cfg.port()),
-        outbox_cap: cfg.outbox,
         linger: Duration::from_secs_f64(cfg.linger),
         run: crate::wall_clock::unix_ms(),
-        totals: keys.totals.into_iter().collect(),
-        occupancy: keys.occupancy.into_iter().map(|k| (k, 0)).collect(),
-        dirty_totals: BTreeSet::new(),
-        dirty_occupancy: BTreeSet::new(),
+        outbox: Outbox::new(cfg.outbox),
+        retained: Retained::new(keys, discovery),
+        gaps: Gaps::new(store),
+        session: Session::new(format!("{}:{}", cfg.host, cfg.port()), link),
+        clock: StatsClock::new(Duration::from_secs_f64(cfg.stats_interval)),
         topics,
-        discovery,
         client,
         rx,
         net_rx,
         resume_tx,
         stop,
         done_rx,
-        connected: false,
-        connects: 0,
-        unsent: BTreeMap::new(),
-        awaiting: VecDeque::new(),
-        collided: None,
-        inflight: HashMap::new(),
-        control: VecDeque::new(),
-        gaps: VecDeque::new(),
-        store,
-        replay: None,
-        last_replay: None,
-        prev_stats: None,
-        last_stats: None,
-        stats_every: Duration::from_secs_f64(cfg.stats_interval),
-        stats: LinkStats::default(),
-        link,
-        warned_down: false,
-        warned_drop: false,
     };
     std::thread::Builder::new()
         .name("mqtt".into())
@@ -270,72 +233,39 @@ fn net_loop(
 }
 
 struct Worker {
-    addr: String,
-    outbox_cap: usize,
     linger: Duration,
     /// The run's start, Unix ms: with `seq`, an event's identity.
     run: i64,
-    totals: BTreeMap<TotalKey, u64>,
-    occupancy: BTreeMap<(String, String), u32>,
-    dirty_totals: BTreeSet<TotalKey>,
-    dirty_occupancy: BTreeSet<(String, String)>,
     topics: Topics,
-    discovery: Option<Discovery>,
     client: Client,
     rx: Receiver<Msg>,
     net_rx: Receiver<Net>,
     resume_tx: Sender<()>,
     stop: Arc<AtomicBool>,
     done_rx: Receiver<()>,
-    connected: bool,
-    connects: u64,
-    /// Events not yet handed to rumqttc, by seq.
-    unsent: BTreeMap<u64, Pending>,
-    /// Publishes handed to rumqttc, in order, until rumqttc names their packet id.
-    awaiting: VecDeque<Tag>,
-    /// A publish rumqttc holds back on a packet-id collision; it is the next one sent.
-    collided: Option<Tag>,
-    /// Events sent, by packet id, until their PubAck.
-    inflight: HashMap<u16, (u64, Pending)>,
-    /// Retained and QoS 0 messages to send, in order (availability, discovery).
-    control: VecDeque<(String, Vec<u8>, QoS, bool)>,
-    /// Events that found the queue or the outbox full, to read back from the store.
-    gaps: VecDeque<Gap>,
-    // Without the store feature there is nothing to read back from.
-    #[cfg_attr(not(feature = "store"), allow(dead_code))]
-    store: Option<StoreLink>,
-    #[cfg(feature = "store")]
-    replay: Option<super::replay::Replay>,
-    #[cfg(not(feature = "store"))]
-    #[allow(dead_code)]
-    replay: Option<()>,
-    last_replay: Option<Instant>,
-    /// (frames, uptime_ms) of the last stats message, for its fps.
-    prev_stats: Option<(u64, u64)>,
-    /// The last stats from the frame loop and when they came: a camera that sends nothing
-    /// means no frames and so no stats, and the MQTT thread then repeats them (fps 0).
-    last_stats: Option<(RunStats, Instant)>,
-    stats_every: Duration,
-    stats: LinkStats,
-    link: Arc<Mutex<LinkStats>>,
-    warned_down: bool,
-    warned_drop: bool,
+    outbox: Outbox,
+    retained: Retained,
+    gaps: Gaps,
+    session: Session,
+    clock: StatsClock,
 }
 
 impl Worker {
     fn run(mut self) {
         log::info!(
             "mqtt: publishing to {} under {}/",
-            self.addr,
+            self.session.addr(),
             self.topics.base
         );
         loop {
             self.net(Duration::from_millis(10));
             let ended = self.frames();
-            if self.connected {
+            if self.session.is_connected() {
                 self.pump(false);
             }
-            self.stalled_stats();
+            if let Some(s) = self.clock.stalled() {
+                self.on_stats(&s);
+            }
             self.publish_link();
             if ended {
                 break;
@@ -371,14 +301,9 @@ impl Worker {
         false
     }
 
-    fn outbox_len(&self) -> usize {
-        let awaiting = self
-            .awaiting
-            .iter()
-            .chain(self.collided.iter())
-            .filter(|t| matches!(t, Tag::Event(..)))
-            .count();
-        self.unsent.len() + self.inflight.len() + awaiting
+    /// Events not yet acknowledged: in the outbox and in the gaps.
+    fn waiting(&self) -> u64 {
+        self.outbox.len() as u64 + self.gaps.waiting()
     }
 
     fn on_msg(&mut self, m: Msg) {
@@ -390,262 +315,74 @@ impl Worker {
                 total,
             } => {
                 if let Some(t) = total {
-                    self.set_total(event.total_key(), t);
+                    self.retained.set_total(event.total_key(), t);
                 }
-                if self.outbox_len() >= self.outbox_cap {
+                if !self.outbox.offer(seq, event, total) {
                     self.gap(Gap::one(seq, pos));
-                } else {
-                    let p = Pending {
-                        event,
-                        total,
-                        replayed: false,
-                    };
-                    self.unsent.insert(seq, p);
                 }
             }
-            Msg::Total { key, count } => self.set_total(key, count),
-            Msg::Occupancy { zone, label, count } => {
-                let key = (zone.to_string(), label.to_string());
-                if self.occupancy.get(&key) != Some(&count) {
-                    self.occupancy.insert(key.clone(), count);
-                    self.dirty_occupancy.insert(key);
-                }
-            }
+            Msg::Total { key, count } => self.retained.set_total(key, count),
+            Msg::Occupancy { zone, label, count } => self
+                .retained
+                .set_occupancy((zone.to_string(), label.to_string()), count),
             Msg::Stats(s) => self.on_stats(&s),
             Msg::Gap(g) => self.gap(g),
         }
     }
 
-    fn set_total(&mut self, key: TotalKey, count: u64) {
-        let t = self.totals.entry(key.clone()).or_insert(0);
-        // Totals only grow; a smaller value is an older message.
-        if count > *t {
-            *t = count;
-            self.dirty_totals.insert(key);
-        }
-    }
-
     /// Events that will not be in the outbox: kept for the store to fill in, or dropped.
     fn gap(&mut self, g: Gap) {
-        if !self.can_replay() {
-            self.stats.dropped += g.len();
-            if !self.warned_drop {
-                self.warned_drop = true;
-                log::warn!(
-                    "mqtt: outbox full ({} events); new events are dropped until the broker \
-                     takes them (totals stay exact)",
-                    self.outbox_cap
-                );
-            }
-            return;
+        let kept = self.gaps.keep(g);
+        if !kept {
+            self.session.stats.dropped += g.len();
         }
-        if !self.warned_drop {
-            self.warned_drop = true;
-            log::warn!(
-                "mqtt: outbox full ({} events); later events will be read back from the store",
-                self.outbox_cap
-            );
-        }
-        let full = self.gaps.len() >= MAX_GAPS;
-        match self.gaps.back_mut() {
-            Some(last) if last.last + 1 == g.first => {
-                last.last = g.last;
-                last.to = g.to;
-            }
-            Some(last) if full => {
-                last.last = last.last.max(g.last);
-                last.to = last.to.max(g.to);
-            }
-            _ => self.gaps.push_back(g),
-        }
+        self.session.overflowed(kept, self.outbox.cap());
     }
 
-    fn can_replay(&mut self) -> bool {
-        #[cfg(feature = "store")]
-        {
-            self.open_replay();
-            self.replay.as_ref().is_some_and(|r| r.can_replay())
-        }
-        #[cfg(not(feature = "store"))]
-        false
-    }
-
-    #[cfg(feature = "store")]
-    fn open_replay(&mut self) {
-        if self.replay.is_some() {
-            return;
-        }
-        if let Some(link) = &self.store {
-            match super::replay::Replay::open(&link.path, link.run_id) {
-                Ok(r) => self.replay = Some(r),
-                Err(e) => {
-                    log::warn!("mqtt: cannot read the store: {e}");
-                    self.store = None;
-                }
-            }
-        }
-    }
-
-    /// Totals from the store: never lower than what was published, never lower than the
-    /// database (it may know more than the queue brought here).
     fn totals_from_store(&mut self) {
-        #[cfg(feature = "store")]
-        {
-            self.open_replay();
-            let Some(r) = &self.replay else { return };
-            match r.totals() {
-                Ok(totals) => {
-                    for (k, n) in totals {
-                        // Keys this configuration no longer has stay as they are.
-                        if self.totals.contains_key(&k) {
-                            self.set_total(k, n);
-                        }
-                    }
-                }
-                Err(e) => log::warn!("mqtt: reading the totals from the store: {e}"),
-            }
-        }
-    }
-
-    /// Reads back gap events while the outbox has room (once the store has committed them,
-    /// or at the end of the run, when everything is committed).
-    fn replay(&mut self, finishing: bool) {
-        #[cfg(feature = "store")]
-        {
-            if self.gaps.is_empty() {
-                return;
-            }
-            if !finishing && self.last_replay.is_some_and(|t| t.elapsed() < REPLAY_EVERY) {
-                return;
-            }
-            self.last_replay = Some(Instant::now());
-            let Some(r) = &self.replay else { return };
-            let committed = match r.last_frame() {
-                Ok(f) => f,
-                Err(e) => {
-                    log::warn!("mqtt: reading events back from the store: {e}");
-                    return;
-                }
-            };
-            while let Some(g) = self.gaps.front().copied() {
-                if !finishing && committed.is_none_or(|f| f <= g.to.0) {
-                    return;
-                }
-                let room = self.outbox_cap.saturating_sub(self.outbox_len());
-                if room == 0 {
-                    return;
-                }
-                let found = match r.gap(&g, room) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        log::warn!("mqtt: reading events back from the store: {e}");
-                        return;
-                    }
-                };
-                self.gaps.pop_front();
-                if let Some(rest) = found.rest {
-                    self.gaps.push_front(rest);
-                }
-                self.stats.dropped += found.missing;
-                self.stats.replayed += found.events.len() as u64;
-                for (i, event) in found.events.into_iter().enumerate() {
-                    let p = Pending {
-                        event,
-                        total: None,
-                        replayed: true,
-                    };
-                    self.unsent.insert(g.first + i as u64, p);
-                }
-            }
-        }
-        #[cfg(not(feature = "store"))]
-        let _ = (finishing, REPLAY_EVERY, &self.last_replay);
+        self.retained.stored_totals(self.gaps.totals());
     }
 
     fn on_net(&mut self, n: Net) {
         match n {
             Net::Connected => {
-                self.connected = true;
-                if self.connects > 0 {
-                    self.stats.reconnects += 1;
-                }
-                self.connects += 1;
-                self.warned_down = false;
-                log::info!("mqtt: connected to {}", self.addr);
+                self.session.connected();
                 self.announce();
             }
             Net::Lost {
                 error,
                 was_connected,
             } => {
-                if was_connected || !self.warned_down {
-                    log::warn!("mqtt: {}: {error}; retrying with back-off", self.addr);
-                    self.warned_down = true;
-                }
-                if self.connected {
-                    self.connected = false;
-                    self.requeue();
+                if self.session.lost(&error, was_connected) {
+                    // Everything sent and not acknowledged goes back to the outbox, for the
+                    // next connection.
+                    self.outbox.requeue();
+                    self.retained.lost();
                 }
                 if was_connected {
                     let _ = self.resume_tx.send(());
                 }
             }
-            Net::Published(pkid) => {
-                let tag = self.collided.take().or_else(|| self.awaiting.pop_front());
-                if let Some(Tag::Event(seq, p)) = tag {
-                    self.inflight.insert(pkid, (seq, p));
-                }
-            }
-            Net::AwaitAck => self.collided = self.awaiting.pop_front(),
+            Net::Published(pkid) => self.outbox.published(pkid),
+            Net::AwaitAck => self.outbox.collided(),
             Net::Acked(pkid) => {
-                if self.inflight.remove(&pkid).is_some() {
-                    self.stats.acked += 1;
+                if self.outbox.acked(pkid) {
+                    self.session.stats.acked += 1;
                 }
             }
         }
-    }
-
-    /// Everything sent and not acknowledged goes back to the outbox, for the next connection.
-    fn requeue(&mut self) {
-        let awaiting = std::mem::take(&mut self.awaiting);
-        for t in awaiting.into_iter().chain(self.collided.take()) {
-            if let Tag::Event(seq, p) = t {
-                self.unsent.insert(seq, p);
-            }
-        }
-        for (_, (seq, p)) in self.inflight.drain() {
-            self.unsent.insert(seq, p);
-        }
-        self.control.clear();
     }
 
     /// On every connect: `online`, the discovery configs, and every retained value again
-    /// (the broker may have restarted without its retained messages).
+    /// (the broker may have restarted without its retained messages), with the store's
+    /// totals.
     fn announce(&mut self) {
-        self.control.clear();
-        let retained = |t: String, p: Vec<u8>| (t, p, QoS::AtLeastOnce, true);
-        self.control
-            .push_back(retained(self.topics.availability(), b"online".to_vec()));
-        if let Some(d) = &self.discovery {
-            for k in self.totals.keys() {
-                let (t, p) = d.total(&self.topics, k);
-                self.control.push_back(retained(t, p));
-            }
-            for (zone, label) in self.occupancy.keys() {
-                let (t, p) = d.occupancy(&self.topics, zone, label);
-                self.control.push_back(retained(t, p));
-            }
-            for (t, p) in d.stats(&self.topics) {
-                self.control.push_back(retained(t, p));
-            }
-        }
+        self.retained.announce(&self.topics);
         self.totals_from_store();
-        self.dirty_totals = self.totals.keys().cloned().collect();
-        self.dirty_occupancy = self.occupancy.keys().cloned().collect();
     }
 
-    fn try_publish(&mut self, topic: String, qos: QoS, retain: bool, payload: Vec<u8>) -> bool {
-        match self.client.try_publish(topic, qos, retain, payload) {
+    fn try_publish(&mut self, m: Message) -> bool {
+        match self.client.try_publish(m.topic, m.qos, m.retain, m.payload) {
             Ok(()) => true,
             Err(ClientError::TryRequest(_)) | Err(ClientError::Request(_)) => false,
         }
@@ -653,95 +390,57 @@ impl Worker {
 
     /// Sends what waits, in order of importance, until rumqttc's queue is full.
     fn pump(&mut self, finishing: bool) {
-        while let Some((t, p, qos, retain)) = self.control.front().cloned() {
-            if !self.try_publish(t, qos, retain, p) {
+        while let Some(m) = self.retained.next(&self.topics) {
+            if !self.try_publish(m) {
                 return;
             }
-            self.control.pop_front();
-            self.awaiting.push_back(Tag::Other);
+            self.retained.pop();
+            self.outbox.sent_other();
         }
-        while let Some(k) = self.dirty_totals.first().cloned() {
-            let n = self.totals.get(&k).copied().unwrap_or(0);
-            let topic = self.topics.total(&k);
-            if !self.try_publish(topic, QoS::AtLeastOnce, true, n.to_string().into_bytes()) {
-                return;
-            }
-            self.dirty_totals.pop_first();
-            self.awaiting.push_back(Tag::Other);
-        }
-        while let Some(k) = self.dirty_occupancy.first().cloned() {
-            let n = self.occupancy.get(&k).copied().unwrap_or(0);
-            let topic = self.topics.occupancy(&k.0, &k.1);
-            if !self.try_publish(topic, QoS::AtLeastOnce, true, n.to_string().into_bytes()) {
-                return;
-            }
-            self.dirty_occupancy.pop_first();
-            self.awaiting.push_back(Tag::Other);
-        }
-        self.replay(finishing);
+        self.gaps
+            .refill(&mut self.outbox, finishing, &mut self.session.stats);
         let topic = self.topics.events();
-        while let Some((seq, p)) = self.unsent.pop_first() {
-            let payload = event_json(&p.event, self.run, seq, p.total, p.replayed);
-            if !self.try_publish(topic.clone(), QoS::AtLeastOnce, false, payload) {
-                self.unsent.insert(seq, p);
+        while let Some((seq, p)) = self.outbox.next_unsent() {
+            let m = Message {
+                topic: topic.clone(),
+                payload: event_json(&p.event, self.run, seq, p.total, p.replayed),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+            };
+            if !self.try_publish(m) {
                 return;
             }
-            self.stats.published += 1;
-            self.awaiting.push_back(Tag::Event(seq, p));
-        }
-    }
-
-    fn stalled_stats(&mut self) {
-        let Some((mut s, at)) = self.last_stats else {
-            return;
-        };
-        let since = at.elapsed();
-        if since >= 2 * self.stats_every {
-            s.uptime_ms += since.as_millis() as u64;
-            self.on_stats(&s);
+            self.outbox.sent_event();
+            self.session.stats.published += 1;
         }
     }
 
     fn on_stats(&mut self, s: &RunStats) {
-        self.last_stats = Some((*s, Instant::now()));
-        let fps = match self.prev_stats {
-            Some((f, t)) if s.uptime_ms > t => {
-                (s.frames.saturating_sub(f)) as f64 * 1000.0 / (s.uptime_ms - t) as f64
-            }
-            _ if s.uptime_ms > 0 => s.frames as f64 * 1000.0 / s.uptime_ms as f64,
-            _ => 0.0,
-        };
-        self.prev_stats = Some((s.frames, s.uptime_ms));
-        if !self.connected {
+        let fps = self.clock.fps(s);
+        if !self.session.is_connected() {
             return;
         }
-        self.update_link();
-        let payload = stats_json(s, fps, &self.stats);
-        if self.try_publish(self.topics.stats(), QoS::AtMostOnce, false, payload) {
-            self.awaiting.push_back(Tag::Other);
+        self.session.update_link(self.waiting());
+        let m = Message {
+            topic: self.topics.stats(),
+            payload: stats_json(s, fps, &self.session.stats),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        };
+        if self.try_publish(m) {
+            self.outbox.sent_other();
         }
-    }
-
-    fn update_link(&mut self) {
-        self.stats.connected = self.connected;
-        self.stats.outbox =
-            (self.outbox_len() + self.gaps.iter().map(|g| g.len() as usize).sum::<usize>()) as u64;
     }
 
     fn publish_link(&mut self) {
-        self.update_link();
-        if let Ok(mut l) = self.link.lock() {
-            *l = self.stats;
-        }
+        self.session.publish_link(self.waiting());
     }
 
     fn settled(&self) -> bool {
-        self.connected
-            && self.outbox_len() == 0
+        self.session.is_connected()
+            && self.outbox.is_empty()
             && self.gaps.is_empty()
-            && self.control.is_empty()
-            && self.dirty_totals.is_empty()
-            && self.dirty_occupancy.is_empty()
+            && self.retained.is_settled()
     }
 
     /// The run has ended: final totals from the store (it has committed everything by now),
@@ -768,7 +467,7 @@ impl Worker {
                 cut = true;
                 break;
             }
-            if self.connected {
+            if self.session.is_connected() {
                 self.pump(true);
                 if self.settled() {
                     break;
@@ -776,15 +475,15 @@ impl Worker {
             }
             self.net(Duration::from_millis(10));
         }
-        if self.connected {
-            let offline = self.try_publish(
-                self.topics.availability(),
-                QoS::AtLeastOnce,
-                true,
-                b"offline".to_vec(),
-            );
-            if offline {
-                self.awaiting.push_back(Tag::Other);
+        if self.session.is_connected() {
+            let offline = Message {
+                topic: self.topics.availability(),
+                payload: b"offline".to_vec(),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+            };
+            if self.try_publish(offline) {
+                self.outbox.sent_other();
             }
         }
         self.stop.store(true, Ordering::Release);
@@ -797,16 +496,16 @@ impl Worker {
             }
             self.net(Duration::from_millis(10));
         }
-        let left = self.outbox_len() as u64 + self.gaps.iter().map(Gap::len).sum::<u64>();
+        let left = self.waiting();
         if left > 0 {
             log::warn!(
                 "mqtt: {left} events were not acknowledged by the broker before the end \
                  (they are in the store, if there is one)"
             );
         }
-        self.stats.dropped += left;
+        self.session.stats.dropped += left;
         self.publish_link();
-        let s = self.stats;
+        let s = self.session.stats;
         log::info!(
             "mqtt: {} published, {} acknowledged, {} replayed from the store, {} dropped, {} \
              reconnects",

@@ -4,8 +4,15 @@
 //! - `config`: the `[mqtt]` table.
 //! - `topics`: topic names and payloads.
 //! - `discovery`: Home Assistant's retained sensor configs.
-//! - `client`: the MQTT thread (outbox, acknowledgements, reconnects) and its network thread.
-//! - `replay`: reading events and totals back from the store after an overflow or a reconnect.
+//! - `client`: the MQTT thread and its network thread; the thread's loop wires the parts below.
+//! - `outbox`: at-least-once bookkeeping of events (packet ids, acknowledgements, resends after
+//!   a lost connection).
+//! - `retained`: totals, occupancy and the control messages of a connect (availability,
+//!   discovery), and which of them the broker has yet to get.
+//! - `session`: the connection's state, the link's counters, the stats message's clock.
+//! - `gaps`: events that overflowed, read back from the store (nothing without a store).
+//! - `replay` (with the store): the queries behind `gaps`: events and totals read back from
+//!   the store after an overflow or a reconnect.
 //!
 //! The frame loop only copies small structs into a bounded queue ([`Msg`]); every topic and
 //! payload is formatted on the MQTT thread, and the broker being down or slow never stalls
@@ -17,8 +24,12 @@
 mod client;
 pub mod config;
 pub mod discovery;
+mod gaps;
+mod outbox;
 #[cfg(feature = "store")]
 mod replay;
+mod retained;
+mod session;
 pub mod topics;
 
 pub use config::MqttConfig;
