@@ -1,9 +1,12 @@
-//! Training data: samples, data sets (Pascal VOC, COCO JSON, synthetic), the paper's
-//! augmentation, and a threaded batch loader that produces SSD targets.
+//! Data sets and their measure, without libtorch: samples, data sets (Pascal VOC, COCO JSON,
+//! synthetic), the paper's augmentation, a threaded batch loader that produces SSD targets
+//! (plain arrays; the trainer makes tensors of them), and `eval`, the detection metrics (VOC
+//! and COCO AP) of any detector over a data set. `ssd-train` trains and evaluates on these.
 
 pub mod augment;
 pub mod coco;
 pub mod concat;
+pub mod eval;
 pub mod loader;
 pub mod synth_set;
 pub mod voc;

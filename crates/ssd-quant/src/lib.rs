@@ -1,4 +1,5 @@
-//! Post-training static int8 quantization of an SSD ONNX model for tract.
+//! Post-training static int8 quantization of an SSD ONNX model for tract (no libtorch: `ssd-train
+//! quantize` is its command line).
 //!
 //! Pipeline: load the float ONNX -> find the convolutions ([`graph`]) -> calibrate activation
 //! ranges on real images run through the float model in tract ([`calibrate`]) -> time and check
@@ -375,7 +376,7 @@ pub fn quantize(opts: &QuantizeOptions) -> Result<QuantReport, QuantError> {
         accuracy,
         float_bytes: 0,
         int8_bytes: 0,
-        date: crate::export::utc_now(),
+        date: ssd_model::netspec::onnx::utc_now(),
     };
     onnx_io::set_meta(&mut qmodel, META_KEY, report.metadata_json());
     qmodel.producer_name = format!("{} + ssd-train quantize", model.producer_name);

@@ -5,7 +5,7 @@
 //! reference, because the numbers must agree with it to 1e-6.
 
 use super::EvalError;
-use crate::data::coco::{CocoFile, CocoResult};
+use crate::coco::{CocoFile, CocoResult};
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Clone, Debug)]

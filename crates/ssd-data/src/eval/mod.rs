@@ -6,7 +6,7 @@
 pub mod coco;
 pub mod voc;
 
-use crate::data::{Dataset, Sample};
+use crate::{Dataset, Sample};
 use coco::{CocoParams, CocoSummary, EvalDet, EvalGt};
 use voc::{VocDet, VocGt, VocParams};
 
@@ -15,7 +15,7 @@ pub enum EvalError {
     #[error("invalid evaluation input: {0}")]
     Input(String),
     #[error(transparent)]
-    Data(#[from] crate::data::DataError),
+    Data(#[from] crate::DataError),
     #[error("detector failed on sample {sample}: {message}")]
     Detector { sample: String, message: String },
 }

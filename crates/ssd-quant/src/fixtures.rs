@@ -290,7 +290,7 @@ pub fn mobile_ssd300() -> ModelProto {
     let mut b = Builder::new(23);
     let mut x = b.conv("stem", "image", 3, 32, 3, 2, false);
     x = b.relu6(&x);
-    let blocks = crate::net::spec::MOBILENET_V1_BLOCKS;
+    let blocks = ssd_model::netspec::MOBILENET_V1_BLOCKS;
     let mut cin = 32;
     let mut maps = vec![];
     for (i, (cout, s)) in blocks.iter().enumerate() {
