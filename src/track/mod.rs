@@ -2,14 +2,13 @@
 //!
 //! ByteTrack's association (Zhang et al. 2022) on a constant-velocity Kalman filter:
 //! [`kalman`] predicts each box, [`assign`] pairs tracks with detections by IoU, [`tracker`]
-//! runs the passes, the activation rule and the lost buffer. [`jsonl`] reads the per-frame
-//! detection lines `ssd-edge run` prints and writes track lines, for `ssd-edge track`.
+//! runs the passes, the activation rule and the lost buffer. Reading detection lines for
+//! `ssd-edge track` is the CLI's (`cli/track/detections.rs`).
 //! Capacities are fixed by [`TrackerConfig`] when the [`Tracker`] is built; `update`
 //! allocates nothing.
 
 pub mod assign;
 pub mod config;
-pub mod jsonl;
 pub mod kalman;
 pub mod tracker;
 

@@ -2,10 +2,10 @@
 //! (`{"frame":..,"detections":[{"class_id":..,"label":..,"score":..,"box":[x0,y0,x1,y1]}]}`,
 //! boxes in pixels, extra fields ignored); lines without `detections` (the closing
 //! `{"summary":..}`) and blank lines are skipped. The lines `track` writes are the CLI's
-//! (`cli/track.rs`, tracks in `sink::json`'s shape). This is a tool's file path, not the
+//! (`cli/track/mod.rs`, tracks in `sink::json`'s shape). This is a tool's file path, not the
 //! camera's frame path, so it may allocate per line.
 
-use super::TrackInput;
+use ssd_edge::track::TrackInput;
 use serde::Deserialize;
 use std::io::{self, BufRead};
 
@@ -77,10 +77,10 @@ impl<R: BufRead> DetectionReader<R> {
             self.line.clear();
             self.line_no += 1;
             // Bounded per line: a line that never ends is an error, not 4 GB of memory.
-            let n = crate::limits::read_line_bounded(
+            let n = ssd_edge::limits::read_line_bounded(
                 &mut self.input,
                 &mut self.line,
-                crate::limits::MAX_LINE_BYTES,
+                ssd_edge::limits::MAX_LINE_BYTES,
             )
             .map_err(|error| ReadError::Io {
                 line: self.line_no,

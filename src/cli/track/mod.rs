@@ -10,7 +10,9 @@ use serde::Deserialize;
 use ssd_edge::count::{CountSpec, Counter, Event, EventTime};
 use ssd_edge::pipeline::totals_json;
 use ssd_edge::sink::json::TracksJson;
-use ssd_edge::track::jsonl::{DetectionFrame, DetectionReader};
+mod detections;
+
+use detections::{DetectionFrame, DetectionReader};
 use ssd_edge::track::{Tracker, TrackerConfig, TrackerOutput};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
