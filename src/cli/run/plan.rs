@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn bad_durations_are_errors_naming_the_flag() {
-        let args = Cli::parse_from(["run", "--timeout", "-1"]).run;
+        let args = Cli::parse_from(["run", "--timeout=-1"]).run;
         let e = RunPlan::merge(&args, &EdgeConfig::default()).unwrap_err();
         assert!(e.to_string().contains("--timeout -1"), "{e}");
     }

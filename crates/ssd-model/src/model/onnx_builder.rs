@@ -6,7 +6,7 @@
 //! tested against (9..=18), has `Clip` min/max as inputs and single-axis `Softmax`.
 //!
 //! ```no_run
-//! use crate::model::onnx_builder::{Dim, GraphBuilder, ModelBuilder, ConvParams};
+//! use ssd_model::model::onnx_builder::{Dim, GraphBuilder, ModelBuilder, ConvParams};
 //! let mut g = GraphBuilder::new("net");
 //! let x = g.input_f32("input", &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(8), Dim::Fixed(8)]);
 //! let w = g.initializer_f32("w", &[4, 3, 3, 3], &[0.1; 108]);
