@@ -5,8 +5,8 @@
 //! (`cli/track/mod.rs`, tracks in `sink::json`'s shape). This is a tool's file path, not the
 //! camera's frame path, so it may allocate per line.
 
-use ssd_edge::track::TrackInput;
 use serde::Deserialize;
+use ssd_edge::track::TrackInput;
 use std::io::{self, BufRead};
 
 #[derive(Deserialize)]
@@ -127,11 +127,6 @@ impl<R: BufRead> DetectionReader<R> {
     /// The frame the last successful [`DetectionReader::next_frame`] read.
     pub fn frame(&self) -> &DetectionFrame {
         &self.current
-    }
-
-    /// The label seen with `class_id`, if any line gave one.
-    pub fn label(&self, class_id: u16) -> Option<&str> {
-        self.labels.get(class_id as usize)?.as_deref()
     }
 
     pub fn labels(&self) -> &[Option<String>] {
