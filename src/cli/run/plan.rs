@@ -139,7 +139,7 @@ mod tests {
     fn the_config_is_used_where_no_flag_is_given() {
         let toml = r#"
             [source]
-            uri = "/tmp/frames"
+            uri = "rtsp://cam.local/stream"
             size = "640x480"
             format = "yuyv"
             transport = "udp"
@@ -172,7 +172,7 @@ mod tests {
     fn flags_win_over_the_config() {
         let toml = r#"
             [source]
-            uri = "/tmp/frames"
+            uri = "rtsp://cam.local/stream"
             size = "640x480"
             format = "yuyv"
             transport = "udp"
