@@ -141,7 +141,6 @@ run: deps-apt deps-real edge
 run-synth: deps-apt edge
 	mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/synth.db $(RUN_DIR)/synth.db-wal $(RUN_DIR)/synth.db-shm
 	$(EDGE) run --config deploy/synth.toml --db $(RUN_DIR)/synth.db $(RUN_ARGS) > $(RUN_DIR)/synth.jsonl
-	@tail -n 1 $(RUN_DIR)/synth.jsonl | python3 deploy/counts_vs_truth.py
 	$(EDGE) report --db $(RUN_DIR)/synth.db --by minute
 
 # ---- The real COCO model (models/README.md "COCO SSDLite MobileNetV2") --------------------

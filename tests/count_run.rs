@@ -49,6 +49,20 @@ fn run(args: &[&str]) -> Output {
         .expect("run ssd-edge")
 }
 
+/// The numbers of a closing log line such as `counted on line middle, in / out: person 4 / 3,
+/// car 2 / 2, bicycle 1 / 0`, summed.
+fn logged_sum(stderr: &str, prefix: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no log line with {prefix:?}:\n{stderr}"));
+    let (_, counts) = line.split_once(": ").unwrap();
+    counts
+        .split([',', '/', ' '])
+        .filter_map(|w| w.parse::<u64>().ok())
+        .sum()
+}
+
 fn summary(o: &Output) -> serde_json::Value {
     let out = String::from_utf8_lossy(&o.stdout);
     out.lines()
@@ -83,11 +97,23 @@ fn counts_reach_the_store_the_report_and_continue_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let cfg = cfg.to_str().unwrap();
-    let o = run(&["run", "--config", cfg, "--frames", "300"]);
+    let o = Command::new(BIN)
+        .args(["run", "--config", cfg, "--frames", "300"])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run ssd-edge");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = summary(&o);
     let counted = crossings(&s["totals"]);
     let truth = true_crossings(&s);
+    // the closing log sets the line's counts beside the truth, the same numbers as the summary
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(logged_sum(&log, "counted on line middle"), counted, "{log}");
+    assert_eq!(
+        logged_sum(&log, "true crossings of x = 150 px"),
+        truth,
+        "{log}"
+    );
     eprintln!(
         "300 frames: counted {counted} crossings, true {truth}: {}",
         s["totals"]
