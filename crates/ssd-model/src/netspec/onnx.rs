@@ -5,9 +5,9 @@
 //! ([`ModelMeta`]) goes into metadata_props.
 //!
 //! Weights come from a lookup by parameter name ([`Weights::new`]): the trainer's adapter
-//! reads its VarStore, `import` reads a published state dict. It lives in the board crate so
-//! that `ssd-edge import` writes models on the board; it needs the protobuf types
-//! (`model::onnx_builder`), hence the `runtime` feature, and no libtorch.
+//! reads its VarStore, `import` reads a published state dict. It lives in `ssd-model`, which
+//! the board binary links, so that `ssd-edge import` writes models on the board; it needs the
+//! protobuf types (`model::onnx_builder`) and no libtorch.
 
 use crate::model::onnx_builder::{attr, ConvParams, Dim, GraphBuilder, ModelBuilder, PoolParams};
 use crate::model::ModelMeta;
