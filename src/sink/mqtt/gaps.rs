@@ -222,9 +222,12 @@ mod without_store {
 mod tests {
     use super::with_store::{Gaps, Ranges};
     use super::*;
-    use crate::count::event::name;
-    use crate::count::{Direction, Event, EventKind, EventTime};
+    use crate::count::Event;
     use crate::store::{RunInfo, Store, StoreConfig};
+
+    fn ev(frame: u64) -> Event {
+        super::super::test_crossing(frame, frame as u32)
+    }
 
     fn gap(first: u64, last: u64) -> Gap {
         // One event a frame: event n at frame n.
@@ -258,25 +261,6 @@ mod tests {
         assert_eq!(r.events(), 3 + 2 + 4);
         assert_eq!(ranges(&mut r), [(1, 3), (5, 6), (9, 12)]);
         assert!(r.is_empty());
-    }
-
-    fn ev(frame: u64) -> Event {
-        Event {
-            kind: EventKind::Crossing,
-            place: name("door"),
-            label: name("person"),
-            class_id: 1,
-            direction: Some(Direction::In),
-            track_id: frame as u32,
-            score: 0.5,
-            frame,
-            time: EventTime {
-                wall_ms: 1_800_000_000_000 + frame as i64,
-                mono_ms: frame,
-                clock_suspect: false,
-            },
-            dwell_ms: None,
-        }
     }
 
     #[test]

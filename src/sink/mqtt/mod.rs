@@ -318,3 +318,25 @@ impl Drop for MqttSink {
         }
     }
 }
+
+/// A crossing of line `door` by `track_id` at `frame`, for the unit tests of the MQTT parts.
+#[cfg(test)]
+fn test_crossing(frame: u64, track_id: u32) -> Event {
+    use crate::count::{Direction, EventTime};
+    Event {
+        kind: EventKind::Crossing,
+        place: name("door"),
+        label: name("person"),
+        class_id: 1,
+        direction: Some(Direction::In),
+        track_id,
+        score: 0.5,
+        frame,
+        time: EventTime {
+            wall_ms: 1_800_000_000_000 + frame as i64,
+            mono_ms: frame,
+            clock_suspect: false,
+        },
+        dwell_ms: None,
+    }
+}

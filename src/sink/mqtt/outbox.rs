@@ -162,26 +162,9 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::count::event::name;
-    use crate::count::{Direction, EventKind, EventTime};
 
     fn ev(track_id: u32) -> Event {
-        Event {
-            kind: EventKind::Crossing,
-            place: name("door"),
-            label: name("person"),
-            class_id: 1,
-            direction: Some(Direction::In),
-            track_id,
-            score: 0.5,
-            frame: u64::from(track_id),
-            time: EventTime {
-                wall_ms: 1_800_000_000_000,
-                mono_ms: 0,
-                clock_suspect: false,
-            },
-            dwell_ms: None,
-        }
+        super::super::test_crossing(u64::from(track_id), track_id)
     }
 
     /// Hands every unsent event to "rumqttc", returning their seqs in order.

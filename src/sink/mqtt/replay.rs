@@ -139,28 +139,9 @@ impl Replay {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_crossing as ev;
     use super::*;
-    use crate::count::{Direction, EventKind};
     use crate::store::{RunInfo, StoreConfig};
-
-    fn ev(frame: u64, track_id: u32) -> Event {
-        Event {
-            kind: EventKind::Crossing,
-            place: name("door"),
-            label: name("person"),
-            class_id: 1,
-            direction: Some(Direction::In),
-            track_id,
-            score: 0.5,
-            frame,
-            time: EventTime {
-                wall_ms: 1_800_000_000_000 + frame as i64,
-                mono_ms: frame,
-                clock_suspect: false,
-            },
-            dwell_ms: None,
-        }
-    }
 
     #[test]
     fn a_gap_is_read_back_by_position_in_parts() {
